@@ -1,0 +1,63 @@
+# scope-gate: `make run` and `make test` are the two commands a newcomer needs (see README.md).
+GO        ?= go
+WASM      := build/scope-gate.wasm
+BRIDGE    := filter/stdgobridge
+FUZZTIME  ?= 30s
+GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
+
+.PHONY: all build test test-native test-bridge test-e2e fuzz check lint clean
+
+all: build
+
+# The filter: a WASI reactor that Envoy loads. -trimpath and -s -w keep paths and symbols out of the module.
+build:
+	@mkdir -p build
+	$(GOFLAGS_WASM) $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w" -o $(WASM) ./filter
+	@ls -l $(WASM) | awk '{print "built $(WASM): " $$5 " bytes"}'
+
+# Every test: the pure packages (with their fuzz seed corpora), the bridge module, and the wasm suites that
+# load $(WASM). The module is built first, so the wasm tests never skip for want of it.
+test: build test-native test-bridge
+
+test-native:
+	SCOPE_GATE_WASM=$(CURDIR)/$(WASM) $(GO) test -count=1 ./...
+
+test-bridge:
+	cd $(BRIDGE) && $(GO) test -count=1 ./...
+
+# Each fuzz target for FUZZTIME (go test -fuzz runs one target per invocation).
+FUZZ_TARGETS := \
+	./filter/bearer:FuzzParse \
+	./filter/bearer:FuzzSum256 \
+	./filter/pairs:FuzzDecode \
+	./filter/strictjson:FuzzParse \
+	./filter/policy:FuzzParseConfig \
+	./filter/policy:FuzzDecodeRequirement
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+# gofmt, go vet for the native and the wasm build of both modules, and go mod tidy leaving no diff.
+check lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOFLAGS_WASM) $(GO) vet ./filter/...
+	cd $(BRIDGE) && $(GO) vet ./... && $(GOFLAGS_WASM) $(GO) vet ./...
+	@cp go.mod /tmp/scope-gate.go.mod.$$$$ && cp go.sum /tmp/scope-gate.go.sum.$$$$ && \
+		$(GO) mod tidy && \
+		if ! cmp -s go.mod /tmp/scope-gate.go.mod.$$$$ || ! cmp -s go.sum /tmp/scope-gate.go.sum.$$$$; then \
+			echo "go mod tidy changed go.mod/go.sum: commit the tidy result"; \
+			cp /tmp/scope-gate.go.mod.$$$$ go.mod; cp /tmp/scope-gate.go.sum.$$$$ go.sum; exit 1; fi; \
+		rm -f /tmp/scope-gate.go.mod.$$$$ /tmp/scope-gate.go.sum.$$$$
+	@cd $(BRIDGE) && cp go.mod /tmp/scope-gate.bridge.mod && cp go.sum /tmp/scope-gate.bridge.sum && $(GO) mod tidy && \
+		if ! cmp -s go.mod /tmp/scope-gate.bridge.mod || ! cmp -s go.sum /tmp/scope-gate.bridge.sum; then \
+			echo "go mod tidy changed $(BRIDGE)/go.mod: commit the tidy result"; \
+			cp /tmp/scope-gate.bridge.mod go.mod; cp /tmp/scope-gate.bridge.sum go.sum; exit 1; fi
+
+clean:
+	rm -rf build

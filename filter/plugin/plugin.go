@@ -1,0 +1,318 @@
+// Package plugin is the thin proxy-wasm glue between Envoy and the pure policy package: it reads what the
+// policy needs from the host (configuration, route metadata, request headers), applies the policy's
+// decision (a local reply, or identity headers and Continue), counts and logs. Every callback it implements
+// recovers panics into a fail-closed answer; no path turns an error into Continue.
+package plugin
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/scope-gate/scope-gate/filter/policy"
+)
+
+// maxCachedRequirements bounds the per-VM memo of decoded route blocks (one entry per distinct block).
+const maxCachedRequirements = 4096
+
+// NewVMContext is the VM context registered by the module's init.
+func NewVMContext() types.VMContext { return &vmContext{} }
+
+type vmContext struct{ types.DefaultVMContext }
+
+func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext { return &pluginContext{} }
+
+type pluginContext struct {
+	types.DefaultPluginContext
+	cfg      *policy.Config
+	reqs     *policy.RequirementCache
+	counters map[string]stdgobridge.Counter
+}
+
+// OnPluginStart parses the configuration once; a bad one rejects the plugin (Envoy then refuses the
+// configuration), with one log line naming the JSON path of the problem.
+func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPluginStartStatus) {
+	defer func() {
+		if r := recover(); r != nil {
+			proxywasm.LogCritical("scope-gate: panic while starting: " + panicText(r))
+			status = types.OnPluginStartStatusFailed
+		}
+	}()
+	var data []byte
+	if configurationSize > 0 {
+		var err error
+		if data, err = proxywasm.GetPluginConfiguration(); err != nil {
+			proxywasm.LogCritical("scope-gate: cannot read the plugin configuration: " + err.Error())
+			return types.OnPluginStartStatusFailed
+		}
+	}
+	cfg, err := policy.Parse(data)
+	if err != nil {
+		proxywasm.LogCritical(err.Error())
+		return types.OnPluginStartStatusFailed
+	}
+	if p.counters == nil {
+		// Counters are defined once per plugin context; Envoy keeps one stat per name across VMs.
+		counters := make(map[string]stdgobridge.Counter, len(policy.Metrics))
+		for _, name := range policy.Metrics {
+			c, err := stdgobridge.DefineCounter(name)
+			if err != nil {
+				proxywasm.LogCritical("scope-gate: cannot define metric " + name + ": " + err.Error())
+				return types.OnPluginStartStatusFailed
+			}
+			counters[name] = c
+		}
+		p.counters = counters
+	}
+	p.cfg = cfg
+	p.reqs = policy.NewRequirementCache(cfg, maxCachedRequirements)
+	proxywasm.LogInfo("scope-gate: started: " + describe(cfg))
+	if cfg.Validator == nil && cfg.DefaultRoute == policy.DefaultBearer {
+		proxywasm.LogWarn("scope-gate: no validator is configured and default_route is \"bearer\": every route without a public requirement answers 500")
+	}
+	return types.OnPluginStartStatusOK
+}
+
+func describe(cfg *policy.Config) string {
+	v := "none"
+	if s, ok := cfg.Validator.(*policy.StaticValidator); ok {
+		v = "static (" + strconv.Itoa(s.Len()) + " tokens)"
+	}
+	return "mode=" + cfg.Mode.String() + " namespace=" + cfg.MetadataNamespace + " default_route=" +
+		cfg.DefaultRoute.String() + " validator=" + v + " token_kinds=" + strconv.Itoa(len(cfg.TokenKinds))
+}
+
+func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
+	return &httpContext{p: p, cfg: p.cfg, reqs: p.reqs}
+}
+
+// count increments a counter. A metric failure must never change a decision, so its error is dropped.
+func (p *pluginContext) count(name string) {
+	if c, ok := p.counters[name]; ok {
+		_ = c.Increment(1)
+	}
+}
+
+type httpContext struct {
+	types.DefaultHttpContext
+	p    *pluginContext
+	cfg  *policy.Config // the configuration in force when the stream began
+	reqs *policy.RequirementCache
+}
+
+func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (action types.Action) {
+	defer func() {
+		if r := recover(); r != nil {
+			action = h.failClosed("panic in OnHttpRequestHeaders: " + panicText(r))
+		}
+	}()
+	if h.cfg == nil {
+		return h.failClosed("no configuration")
+	}
+	// Anti-spoofing first, on every route: the upstream must only ever see identity headers set here.
+	for _, name := range h.cfg.SpoofableHeaders() {
+		if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
+			return h.failClosed("cannot remove header " + name + ": " + err.Error())
+		}
+	}
+	req, err := h.requirement()
+	if err != nil {
+		return h.failClosed(err.Error())
+	}
+	return h.decide(req)
+}
+
+// requirement reads the route's block, else the virtual host's, else the default (contract §3).
+func (h *httpContext) requirement() (*policy.Requirement, error) {
+	for _, path := range [2][]string{h.cfg.RouteBlockPath(), h.cfg.VirtualHostBlockPath()} {
+		block, err := proxywasm.GetProperty(path)
+		switch {
+		case err == nil:
+			return h.reqs.Get(block), nil
+		case errors.Is(err, types.ErrorStatusNotFound):
+			continue
+		default:
+			// Status 3 is how Envoy reports a JSON null; anything but "not found" is a broken block.
+			return nil, errors.New("cannot read metadata " + joinPath(path) + ": " + err.Error())
+		}
+	}
+	return h.cfg.DefaultRequirement(), nil
+}
+
+func (h *httpContext) decide(req *policy.Requirement) types.Action {
+	check := policy.Check{Verdict: policy.DenyMisconfigured}
+	if req.Problem == "" && !req.Public {
+		count, first, err := authorizationHeaders()
+		if err != nil {
+			return h.failClosed(err.Error())
+		}
+		check = h.cfg.Check(req, count, first)
+	} else {
+		check = h.cfg.Check(req, 0, "")
+	}
+	if check.Verdict != policy.NeedsValidation {
+		return h.apply(req, h.cfg.Deny(check.Verdict, req), check)
+	}
+	switch v := h.cfg.Validator.(type) {
+	case *policy.StaticValidator:
+		return h.apply(req, h.cfg.Authorize(req, check.Kind, v.Lookup(check.Hash, time.Now().Unix())), check)
+	default:
+		return h.apply(req, h.cfg.Deny(policy.DenyMisconfigured, req), check)
+	}
+}
+
+// authorizationHeaders returns how many Authorization headers the request carries and the first value.
+// proxy_get_header_map_value only returns the first of repeated headers, so all pairs are read.
+func authorizationHeaders() (int, string, error) {
+	headers, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		return 0, "", errors.New("cannot read request headers: " + err.Error())
+	}
+	count, first := 0, ""
+	for _, kv := range headers {
+		if isAuthorization(kv[0]) {
+			if count == 0 {
+				first = kv[1]
+			}
+			count++
+		}
+	}
+	return count, first, nil
+}
+
+func isAuthorization(name string) bool {
+	const want = "authorization"
+	if len(name) != len(want) {
+		return false
+	}
+	for i := 0; i < len(want); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// apply carries out a decision: in enforce mode a denial is a local reply; otherwise the request continues
+// with the identity headers (and, in report mode, the decision header).
+func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check policy.Check) types.Action {
+	h.p.count(d.Metric())
+	allowed := d.Verdict.Allowed()
+	if !allowed {
+		h.logDenial(req, d, check)
+	}
+	report := h.cfg.Mode == policy.ModeReport
+	if !allowed && !report {
+		if err := proxywasm.SendHttpResponse(d.Reply.Status, d.Reply.Headers, d.Reply.Body, -1); err != nil {
+			proxywasm.LogCritical("scope-gate: cannot send the local reply: " + err.Error())
+		}
+		return types.ActionPause
+	}
+	if !allowed {
+		h.p.count(policy.MetricReportWouldDeny)
+	}
+	up := h.cfg.Upstream
+	set := func(name, value string) error {
+		if name == "" || value == "" {
+			return nil
+		}
+		return proxywasm.ReplaceHttpRequestHeader(name, value)
+	}
+	var err error
+	if d.Verdict == policy.Allow {
+		err = firstError(set(up.Subject, d.Identity.Subject), set(up.SubjectType, d.Identity.SubjectType),
+			set(up.Scopes, d.Identity.ScopesText))
+	}
+	if report && err == nil {
+		err = set(up.Decision, d.DecisionHeader())
+	}
+	if up.StripAuthorization && err == nil {
+		err = proxywasm.RemoveHttpRequestHeader("authorization")
+	}
+	if err != nil {
+		return h.failClosed("cannot set upstream headers: " + err.Error())
+	}
+	return types.ActionContinue
+}
+
+func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, check policy.Check) {
+	switch d.Verdict {
+	case policy.DenyMisconfigured:
+		proxywasm.LogError("scope-gate: misconfigured route " + strconv.Quote(routeName()) + ": " + req.Problem)
+	case policy.DenyValidatorUnavailable:
+		proxywasm.LogWarn("scope-gate: token validation unavailable for token " + check.Hash.LogID())
+	default:
+		msg := "scope-gate: denied " + d.Reply.Decision + " (" + d.Verdict.String() + ") on route " + strconv.Quote(routeName())
+		if check.Verdict == policy.NeedsValidation {
+			msg += " token " + check.Hash.LogID()
+		}
+		proxywasm.LogDebug(msg)
+	}
+}
+
+// routeName is read only on the denial path, for logs.
+func routeName() string {
+	name, err := proxywasm.GetProperty([]string{"xds", "route_name"})
+	if err != nil {
+		return "<no route>"
+	}
+	return string(name)
+}
+
+// failClosed answers 500 for anything unexpected (a panic, a host error) and pauses: the request never
+// continues unchecked. In report mode it still answers 500: report mode relaxes decisions, not failures.
+func (h *httpContext) failClosed(reason string) types.Action {
+	defer func() { _ = recover() }() // a second failure while failing must not trap the VM
+	proxywasm.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
+	h.p.count(policy.MetricConfigError)
+	r := failReply
+	_ = proxywasm.SendHttpResponse(r.Status, r.Headers, r.Body, -1)
+	return types.ActionPause
+}
+
+// failReply is the 500 of contract §5, independent of any configuration (it must work without one).
+var failReply = func() *policy.Reply {
+	cfg, err := policy.Parse(nil)
+	if err != nil {
+		panic(err)
+	}
+	return cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement()).Reply
+}()
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func joinPath(path []string) string {
+	s := ""
+	for i, p := range path {
+		if i > 0 {
+			s += "."
+		}
+		s += p
+	}
+	return s
+}
+
+func panicText(r any) string {
+	switch v := r.(type) {
+	case error:
+		return v.Error()
+	case string:
+		return v
+	}
+	return "non-error panic"
+}

@@ -1,0 +1,168 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseDefaults(t *testing.T) {
+	for _, in := range []string{"", "  \n", "{}"} {
+		c := mustParse(t, in)
+		if c.MetadataNamespace != "scope_gate" || c.Realm != "api" || c.FullScope != "full" ||
+			c.DefaultRoute != DefaultBearer || c.Mode != ModeEnforce || c.Validator != nil || len(c.TokenKinds) != 0 {
+			t.Errorf("Parse(%q) defaults wrong: %+v", in, c)
+		}
+		if c.Cache != (CacheConfig{TTLSeconds: 60, NegativeTTLSeconds: 10, MaxEntries: 10000}) {
+			t.Errorf("cache defaults: %+v", c.Cache)
+		}
+		want := UpstreamHeaders{Subject: "x-scope-gate-subject", SubjectType: "x-scope-gate-subject-type", Scopes: "x-scope-gate-scopes", Decision: "x-scope-gate-decision"}
+		if c.Upstream != want {
+			t.Errorf("upstream defaults: %+v", c.Upstream)
+		}
+		if got := strings.Join(c.RouteBlockPath(), "."); got != "xds.route_metadata.filter_metadata.scope_gate" {
+			t.Errorf("route path %s", got)
+		}
+		if got := strings.Join(c.VirtualHostBlockPath(), "."); got != "xds.virtual_host_metadata.filter_metadata.scope_gate" {
+			t.Errorf("vhost path %s", got)
+		}
+		if got := strings.Join(c.SpoofableHeaders(), ","); got != "x-scope-gate-subject,x-scope-gate-subject-type,x-scope-gate-scopes,x-scope-gate-decision" {
+			t.Errorf("spoofable %s", got)
+		}
+		// No validator: the default requirement (bearer) is a configuration error, never a pass.
+		if c.DefaultRequirement().Problem == "" {
+			t.Error("default bearer route without validator must be misconfigured")
+		}
+	}
+}
+
+func TestParseAllKeys(t *testing.T) {
+	c := mustParse(t, `{
+		"metadata_namespace": "acme.auth", "realm": "acme", "full_scope": "", "default_route": "public",
+		"mode": "report",
+		"token_kinds": [{"prefix": "a_", "subject_type": "user", "scopes": ["b", "a", "b"]}, {"prefix": "a_long_", "subject_type": "svc"}],
+		"validator": {"type": "static", "tokens": []},
+		"cache": {"ttl_seconds": 5, "negative_ttl_seconds": 0, "max_entries": 1},
+		"upstream_headers": {"subject": "X-User", "subject_type": "", "scopes": "x-scopes", "decision": "x-d", "strip_authorization": true}
+	}`)
+	if c.MetadataNamespace != "acme.auth" || c.Realm != "acme" || c.FullScope != "" || c.DefaultRoute != DefaultPublic || c.Mode != ModeReport {
+		t.Fatalf("scalars: %+v", c)
+	}
+	if c.TokenKinds[0].Prefix != "a_long_" || c.TokenKinds[1].Prefix != "a_" {
+		t.Fatalf("kinds not longest-prefix first: %+v", c.TokenKinds)
+	}
+	if got := strings.Join(c.TokenKinds[1].Scopes, " "); got != "a b" {
+		t.Fatalf("kind scopes not sorted and deduplicated: %q", got)
+	}
+	if c.Cache != (CacheConfig{TTLSeconds: 5, NegativeTTLSeconds: 0, MaxEntries: 1}) {
+		t.Fatalf("cache %+v", c.Cache)
+	}
+	if c.Upstream != (UpstreamHeaders{Subject: "x-user", Scopes: "x-scopes", Decision: "x-d", StripAuthorization: true}) {
+		t.Fatalf("upstream %+v", c.Upstream)
+	}
+	if got := strings.Join(c.SpoofableHeaders(), ","); got != "x-user,x-scopes,x-d" {
+		t.Fatalf("spoofable %s", got)
+	}
+	if !c.DefaultRequirement().Public {
+		t.Fatal("default_route public")
+	}
+}
+
+// TestParseErrors covers every way a configuration is refused; each error names the JSON path.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"not JSON", `{`, "$: invalid JSON at byte 1: expected a string key"},
+		{"not an object", `[]`, "$: must be an object, got array"},
+		{"duplicate key", `{"realm":"a","realm":"b"}`, `$: invalid JSON at byte 13: duplicate key "realm"`},
+		{"unknown key", `{"mode":"enforce","modes":"x"}`, "$.modes: unknown key"},
+		{"wrong type", `{"realm": 1}`, "$.realm: must be a string, got number"},
+		{"empty namespace", `{"metadata_namespace": ""}`, "$.metadata_namespace: must be a non-empty string without NUL"},
+		{"realm with quote", `{"realm": "a\"b"}`, `$.realm: must be printable ASCII without '"' or '\' (it is quoted in WWW-Authenticate)`},
+		{"bad full scope", `{"full_scope": "a b"}`, `$.full_scope: must be "" or one RFC 6749 scope token, got "a b"`},
+		{"bad default route", `{"default_route": "allow"}`, `$.default_route: must be "bearer", "public" or "deny", got "allow"`},
+		{"bad mode", `{"mode": "audit"}`, `$.mode: must be "enforce" or "report", got "audit"`},
+		{"kinds not array", `{"token_kinds": {}}`, "$.token_kinds: must be an array, got object"},
+		{"kinds empty", `{"token_kinds": []}`, "$.token_kinds: must list at least one kind (omit the key to accept any token)"},
+		{"kind not object", `{"token_kinds": ["dfoa_"]}`, "$.token_kinds[0]: must be an object, got string"},
+		{"kind unknown key", `{"token_kinds": [{"prefix": "a", "scope": []}]}`, "$.token_kinds[0].scope: unknown key"},
+		{"kind without prefix", `{"token_kinds": [{"subject_type": "a"}]}`, "$.token_kinds[0].prefix: is required"},
+		{"kind prefix with space", `{"token_kinds": [{"prefix": "a b"}]}`, "$.token_kinds[0].prefix: must be non-empty visible ASCII"},
+		{"kind duplicate prefix", `{"token_kinds": [{"prefix": "a"}, {"prefix": "a"}]}`, `$.token_kinds[1].prefix: duplicates the prefix "a" of an earlier kind`},
+		{"kind bad scope", `{"token_kinds": [{"prefix": "a", "scopes": ["x y"]}]}`, `$.token_kinds[0].scopes[0]: is not an RFC 6749 scope token: "x y"`},
+		{"kind scopes not list", `{"token_kinds": [{"prefix": "a", "scopes": "full"}]}`, "$.token_kinds[0].scopes: must be an array of scope strings, got string"},
+		{"kind bad subject type", `{"token_kinds": [{"prefix": "a", "subject_type": ""}]}`, `$.token_kinds[0].subject_type: must be one token of visible ASCII, got ""`},
+		{"validator not object", `{"validator": "static"}`, "$.validator: must be an object, got string"},
+		{"validator without type", `{"validator": {}}`, `$.validator.type: is required ("static")`},
+		{"validator unknown type", `{"validator": {"type": "magic"}}`, `$.validator.type: must be "static", got "magic"`},
+		{"validator not yet built", `{"validator": {"type": "introspection"}}`, `$.validator.type: "introspection" is not supported by this build yet (supported: "static")`},
+		{"static unknown key", `{"validator": {"type": "static", "tokens": [], "ttl": 1}}`, "$.validator.ttl: unknown key"},
+		{"static without tokens", `{"validator": {"type": "static"}}`, "$.validator.tokens: is required"},
+		{"static tokens not list", `{"validator": {"type": "static", "tokens": {}}}`, "$.validator.tokens: must be an array, got object"},
+		{"static bad hash", `{"validator": {"type": "static", "tokens": [{"sha256": "abc"}]}}`, "$.validator.tokens[0].sha256: must be 64 hex digits (the SHA-256 of the token)"},
+		{"static missing hash", `{"validator": {"type": "static", "tokens": [{"subject": "a"}]}}`, "$.validator.tokens[0].sha256: is required"},
+		{"static duplicate hash", `{"validator": {"type": "static", "tokens": [{"sha256": "` + strings.Repeat("a", 64) + `"}, {"sha256": "` + strings.Repeat("A", 64) + `"}]}}`, "$.validator.tokens[1].sha256: duplicates an earlier token"},
+		{"static expires not integer", `{"validator": {"type": "static", "tokens": [{"sha256": "` + strings.Repeat("a", 64) + `", "expires_at": 1.5}]}}`, "$.validator.tokens[0].expires_at: must be an integer, got 1.5"},
+		{"static expires negative", `{"validator": {"type": "static", "tokens": [{"sha256": "` + strings.Repeat("a", 64) + `", "expires_at": -1}]}}`, "$.validator.tokens[0].expires_at: must be between 1 and 4611686018427387904, got -1"},
+		{"static subject with newline", `{"validator": {"type": "static", "tokens": [{"sha256": "` + strings.Repeat("a", 64) + `", "subject": "a\nb"}]}}`, "$.validator.tokens[0].subject: must be printable ASCII (it is sent upstream in a header)"},
+		{"static token unknown key", `{"validator": {"type": "static", "tokens": [{"sha256": "` + strings.Repeat("a", 64) + `", "token": "x"}]}}`, "$.validator.tokens[0].token: unknown key"},
+		{"cache not object", `{"cache": 1}`, "$.cache: must be an object, got number"},
+		{"cache negative ttl", `{"cache": {"ttl_seconds": -1}}`, "$.cache.ttl_seconds: must be between 0 and 86400, got -1"},
+		{"cache zero entries", `{"cache": {"max_entries": 0}}`, "$.cache.max_entries: must be between 1 and 10000000, got 0"},
+		{"cache float", `{"cache": {"negative_ttl_seconds": 1e3}}`, "$.cache.negative_ttl_seconds: must be an integer, got 1e3"},
+		{"cache string", `{"cache": {"max_entries": "10"}}`, "$.cache.max_entries: must be an integer, got string"},
+		{"cache unknown", `{"cache": {"size": 1}}`, "$.cache.size: unknown key"},
+		{"headers not object", `{"upstream_headers": []}`, "$.upstream_headers: must be an object, got array"},
+		{"header bad name", `{"upstream_headers": {"subject": "x user"}}`, `$.upstream_headers.subject: must be "" or an HTTP header name (RFC 9110 token), got "x user"`},
+		{"header pseudo", `{"upstream_headers": {"subject": ":path"}}`, `$.upstream_headers.subject: must be "" or an HTTP header name (RFC 9110 token), got ":path"`},
+		{"header authorization", `{"upstream_headers": {"scopes": "Authorization"}}`, `$.upstream_headers.scopes: must not be "authorization"`},
+		{"header duplicate", `{"upstream_headers": {"subject": "x-a", "scopes": "X-A"}}`, `$.upstream_headers.scopes: header "x-a" is already used by $.upstream_headers.subject`},
+		{"strip not bool", `{"upstream_headers": {"strip_authorization": "yes"}}`, "$.upstream_headers.strip_authorization: must be a boolean, got string"},
+		{"headers unknown", `{"upstream_headers": {"email": "x-e"}}`, "$.upstream_headers.email: unknown key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.in))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse error = %v, want a *policy.Error", err)
+			}
+			got := ce.Path + ": " + ce.Msg
+			if got != tc.want {
+				t.Fatalf("error\n got  %s\n want %s", got, tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "scope-gate configuration: ") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one prefixed line: %q", err.Error())
+			}
+		})
+	}
+}
+
+func TestStaticLookup(t *testing.T) {
+	c := mustParse(t, referenceConfig())
+	s := c.Validator.(*StaticValidator)
+	if s.Len() != 5 {
+		t.Fatalf("Len = %d", s.Len())
+	}
+	tests := []struct {
+		name   string
+		token  string
+		at     int64
+		want   Result
+		scopes string
+	}{
+		{"known", accountToken, now, Valid, ""},
+		{"upper-case hash in config", scopedToken, now, Valid, "apps:read workspace:read"},
+		{"unknown", unknownToken, now, Invalid, ""},
+		{"expired", expiredToken, now, Invalid, ""},
+		{"one second before expiry", ssoToken, futureExpires - 1, Valid, ""},
+		{"at expiry", ssoToken, futureExpires, Invalid, ""},
+	}
+	for _, tc := range tests {
+		v := s.Lookup(hashOf(tc.token), tc.at)
+		if v.Result != tc.want || v.ScopesText != tc.scopes {
+			t.Errorf("%s: Lookup = %+v, want %v %q", tc.name, v, tc.want, tc.scopes)
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package policy
+
+import (
+	"strings"
+
+	"github.com/scope-gate/scope-gate/filter/bearer"
+)
+
+// Verdict is the outcome of the decision (contract §5).
+type Verdict uint8
+
+const (
+	Allow                    Verdict = iota // 200 allowed: identity headers set
+	AllowPublic                             // 200 public: no check
+	DenyDuplicateAuth                       // 400 invalid_request
+	DenyMissingBearer                       // 401 missing bearer
+	DenyInvalidBearer                       // 401 invalid bearer
+	DenySubjectType                         // 403 subject type not accepted
+	DenyInsufficientScope                   // 403 insufficient scope
+	DenyMisconfigured                       // 500 configuration error
+	DenyValidatorUnavailable                // 503
+	NeedsValidation                         // not final: validate Check.Hash, then call Authorize
+)
+
+var verdictNames = [...]string{
+	Allow: "allowed", AllowPublic: "public", DenyDuplicateAuth: "duplicate_authorization",
+	DenyMissingBearer: "missing_bearer", DenyInvalidBearer: "invalid_bearer", DenySubjectType: "subject_type",
+	DenyInsufficientScope: "insufficient_scope", DenyMisconfigured: "misconfigured",
+	DenyValidatorUnavailable: "validator_unavailable", NeedsValidation: "needs_validation",
+}
+
+func (v Verdict) String() string {
+	if int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return "invalid"
+}
+
+// Allowed reports whether the request goes upstream in enforce mode.
+func (v Verdict) Allowed() bool { return v == Allow || v == AllowPublic }
+
+// Check is the result of the steps that need no validator (contract §5 steps 1 to 5).
+type Check struct {
+	Verdict Verdict
+	Hash    bearer.Hash // set when Verdict is NeedsValidation
+	Kind    *TokenKind  // the token's kind, when token_kinds is configured
+}
+
+// Check runs steps 1 to 5 for a request whose route requires req and which carries authCount Authorization
+// headers, the first being authorization.
+func (c *Config) Check(req *Requirement, authCount int, authorization string) Check {
+	switch {
+	case req.Problem != "":
+		return Check{Verdict: DenyMisconfigured}
+	case req.Public:
+		return Check{Verdict: AllowPublic}
+	case authCount > 1:
+		return Check{Verdict: DenyDuplicateAuth}
+	case authCount == 0:
+		return Check{Verdict: DenyMissingBearer}
+	}
+	token, ok := bearer.Parse(authorization)
+	if !ok {
+		return Check{Verdict: DenyMissingBearer}
+	}
+	if !bearer.WellFormed(token) {
+		return Check{Verdict: DenyInvalidBearer}
+	}
+	var kind *TokenKind
+	if len(c.TokenKinds) > 0 {
+		if kind = c.kindOf(token); kind == nil {
+			return Check{Verdict: DenyInvalidBearer}
+		}
+	}
+	return Check{Verdict: NeedsValidation, Hash: bearer.Sum(token), Kind: kind}
+}
+
+func (c *Config) kindOf(token string) *TokenKind {
+	for i := range c.TokenKinds {
+		if strings.HasPrefix(token, c.TokenKinds[i].Prefix) {
+			return &c.TokenKinds[i]
+		}
+	}
+	return nil
+}
+
+// Identity is who an allowed request is, as sent upstream.
+type Identity struct {
+	Subject     string
+	SubjectType string
+	Scopes      []string // effective scopes, sorted
+	ScopesText  string   // Scopes joined by single spaces
+}
+
+// Decision is a final verdict with what to send.
+type Decision struct {
+	Verdict  Verdict
+	Reply    *Reply   // the local reply for a denial; nil when allowed
+	Identity Identity // set when Verdict is Allow
+}
+
+// Authorize runs steps 6 to 8 once the validator has answered for the token that Check accepted.
+func (c *Config) Authorize(req *Requirement, kind *TokenKind, v Validation) Decision {
+	switch v.Result {
+	case Unavailable:
+		return c.Deny(DenyValidatorUnavailable, req)
+	case Valid:
+	default:
+		return c.Deny(DenyInvalidBearer, req)
+	}
+	id := Identity{Subject: v.Subject, SubjectType: v.SubjectType, Scopes: v.Scopes, ScopesText: v.ScopesText}
+	if kind != nil {
+		if id.SubjectType == "" {
+			id.SubjectType = kind.SubjectType
+		}
+		if len(id.Scopes) == 0 {
+			id.Scopes, id.ScopesText = kind.Scopes, kind.scopesText
+		}
+	}
+	if len(req.SubjectTypes) > 0 && !contains(req.SubjectTypes, id.SubjectType) {
+		return c.Deny(DenySubjectType, req)
+	}
+	if len(req.Scopes) > 0 && !(c.FullScope != "" && contains(id.Scopes, c.FullScope)) {
+		for _, s := range req.Scopes {
+			if !contains(id.Scopes, s) {
+				return c.Deny(DenyInsufficientScope, req)
+			}
+		}
+	}
+	return Decision{Verdict: Allow, Identity: id}
+}
+
+// Deny returns the decision for a final verdict from Check (or for a validator failure), with its reply.
+// Allow cannot be granted here: only Authorize, with a validation, allows a bearer route.
+func (c *Config) Deny(v Verdict, req *Requirement) Decision {
+	d := Decision{Verdict: v}
+	switch v {
+	case DenyDuplicateAuth:
+		d.Reply = c.replies.duplicate
+	case DenyMissingBearer:
+		d.Reply = c.replies.missing
+	case DenyInvalidBearer:
+		d.Reply = c.replies.invalid
+	case DenySubjectType:
+		d.Reply = c.replies.subject
+	case DenyInsufficientScope:
+		d.Reply = req.scopeDenied
+	case DenyValidatorUnavailable:
+		d.Reply = c.replies.unavailable
+	case AllowPublic:
+	default: // DenyMisconfigured, and anything unexpected (Allow without a validation, NeedsValidation): fail closed
+		d.Verdict = DenyMisconfigured
+		d.Reply = c.replies.config
+	}
+	if d.Reply == nil && d.Verdict != AllowPublic { // a route without a scope reply cannot reach here; stay closed
+		d.Verdict, d.Reply = DenyMisconfigured, c.replies.config
+	}
+	return d
+}
+
+// Decide runs the whole decision with a synchronous validator; the plugin uses Check and Authorize
+// directly so that a remote validator can answer in between.
+func (c *Config) Decide(req *Requirement, authCount int, authorization string, validate func(bearer.Hash) Validation) Decision {
+	ch := c.Check(req, authCount, authorization)
+	if ch.Verdict != NeedsValidation {
+		return c.Deny(ch.Verdict, req)
+	}
+	return c.Authorize(req, ch.Kind, validate(ch.Hash))
+}
+
+// DecisionHeader is the report-mode header value for d: "<status> <code>".
+func (d Decision) DecisionHeader() string {
+	switch {
+	case d.Reply != nil:
+		return d.Reply.Decision
+	case d.Verdict == AllowPublic:
+		return "200 public"
+	}
+	return "200 allowed"
+}
+
+// Metric is the counter (contract §7) that d increments.
+func (d Decision) Metric() string {
+	switch d.Verdict {
+	case Allow:
+		return MetricAllowed
+	case AllowPublic:
+		return MetricPublic
+	case DenyDuplicateAuth:
+		return MetricDenied400
+	case DenyMissingBearer, DenyInvalidBearer:
+		return MetricDenied401
+	case DenySubjectType, DenyInsufficientScope:
+		return MetricDenied403
+	case DenyValidatorUnavailable:
+		return MetricUnavailable
+	}
+	return MetricConfigError
+}
+
+// Counter names (contract §7), without Envoy's "wasmcustom." prefix.
+const (
+	MetricAllowed         = "scope_gate.allowed"
+	MetricPublic          = "scope_gate.public"
+	MetricDenied400       = "scope_gate.denied_400"
+	MetricDenied401       = "scope_gate.denied_401"
+	MetricDenied403       = "scope_gate.denied_403"
+	MetricConfigError     = "scope_gate.config_error"
+	MetricUnavailable     = "scope_gate.unavailable"
+	MetricReportWouldDeny = "scope_gate.report_would_deny"
+	MetricCacheHit        = "scope_gate.cache_hit"
+	MetricCacheMiss       = "scope_gate.cache_miss"
+	MetricValidatorCalls  = "scope_gate.validator_calls"
+	MetricValidatorErrors = "scope_gate.validator_errors"
+)
+
+// Metrics lists every counter the plugin defines at start.
+var Metrics = []string{
+	MetricAllowed, MetricPublic, MetricDenied400, MetricDenied401, MetricDenied403, MetricConfigError,
+	MetricUnavailable, MetricReportWouldDeny, MetricCacheHit, MetricCacheMiss, MetricValidatorCalls,
+	MetricValidatorErrors,
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

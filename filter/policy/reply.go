@@ -1,0 +1,77 @@
+package policy
+
+import "strconv"
+
+// Reply is a local reply, rendered once (at configuration time, or when a route's requirement is first
+// decoded) and sent as is on the request path.
+type Reply struct {
+	Status   uint32
+	Code     string      // the body's "code"
+	Headers  [][2]string // content-type, cache-control and, where the contract says so, www-authenticate
+	Body     []byte
+	Decision string // "<status> <code>", the report-mode decision header value
+}
+
+type replies struct {
+	duplicate, missing, invalid, subject, config, unavailable *Reply
+}
+
+func newReplies(realm string) replies {
+	challenge := `Bearer realm="` + realm + `"`
+	return replies{
+		duplicate:   newReply(400, "invalid_request", "multiple authorization headers", challenge+`, error="invalid_request"`),
+		missing:     newReply(401, "unauthorized", "missing bearer token", challenge),
+		invalid:     newReply(401, "unauthorized", "invalid bearer", challenge+`, error="invalid_token"`),
+		subject:     newReply(403, "forbidden", "token subject type not accepted here", ""),
+		config:      newReply(500, "internal_server_error", "Internal Server Error", ""),
+		unavailable: newReply(503, "service_unavailable", "token validation unavailable", ""),
+	}
+}
+
+// scopeReply is the 403 for a route whose required_scope (as written) the token does not satisfy.
+func scopeReply(realm, scopeText string) *Reply {
+	return newReply(403, "forbidden", "insufficient_scope: "+scopeText,
+		`Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scopeText+`"`)
+}
+
+func newReply(status uint32, code, message, challenge string) *Reply {
+	r := &Reply{
+		Status:   status,
+		Code:     code,
+		Decision: strconv.Itoa(int(status)) + " " + code,
+		Headers: [][2]string{
+			{"content-type", "application/json"},
+			{"cache-control", "no-store"},
+		},
+	}
+	if challenge != "" {
+		r.Headers = append(r.Headers, [2]string{"www-authenticate", challenge})
+	}
+	body := append([]byte(`{"code":`), quoteJSON(code)...)
+	body = append(body, `,"message":`...)
+	body = append(body, quoteJSON(message)...)
+	body = append(body, `,"status":`...)
+	body = strconv.AppendUint(body, uint64(status), 10)
+	r.Body = append(body, '}')
+	return r
+}
+
+// quoteJSON renders s as a JSON string. Messages come from the contract and from validated scope tokens,
+// which exclude '"' and '\'; escaping is still done so that a future message cannot break the body.
+func quoteJSON(s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	out := make([]byte, 0, len(s)+2)
+	out = append(out, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			out = append(out, '\\', c)
+		case c < 0x20:
+			out = append(out, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		default:
+			out = append(out, c)
+		}
+	}
+	return append(out, '"')
+}

@@ -1,0 +1,125 @@
+//go:build wasip1
+
+package stdgobridge
+
+import (
+	"unsafe"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// The exports a proxy-wasm host looks for. Booleans travel as i32 (0 or 1) and sizes as u32; they are
+// widened here to the int and bool the SDK's wrappers take.
+
+//go:wasmexport proxy_abi_version_0_2_0
+func proxyABIVersion() {}
+
+// proxyOnMemoryAllocate is the guest's malloc: the host calls it, while one of its functions is in progress,
+// to get room for data it returns. The buffer is pinned until that host call returns (see pinboard).
+//
+//go:wasmexport proxy_on_memory_allocate
+func proxyOnMemoryAllocate(size uint32) unsafe.Pointer {
+	return unsafe.Pointer(unsafe.SliceData(pins.alloc(size)))
+}
+
+func b(v uint32) bool { return v != 0 }
+
+func i(v bool) uint32 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+//go:wasmexport proxy_on_vm_start
+func proxyOnVMStart(rootContextID, vmConfigurationSize uint32) uint32 {
+	return i(bool(internal.ProxyOnVMStart(rootContextID, int(vmConfigurationSize))))
+}
+
+//go:wasmexport proxy_on_configure
+func proxyOnConfigure(rootContextID, pluginConfigurationSize uint32) uint32 {
+	return i(bool(internal.ProxyOnConfigure(rootContextID, int(pluginConfigurationSize))))
+}
+
+//go:wasmexport proxy_on_context_create
+func proxyOnContextCreate(contextID, parentContextID uint32) {
+	internal.ProxyOnContextCreate(contextID, parentContextID)
+}
+
+//go:wasmexport proxy_on_new_connection
+func proxyOnNewConnection(contextID uint32) uint32 {
+	return uint32(internal.ProxyOnNewConnection(contextID))
+}
+
+//go:wasmexport proxy_on_downstream_data
+func proxyOnDownstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	return uint32(internal.ProxyOnDownstreamData(contextID, int(dataSize), b(endOfStream)))
+}
+
+//go:wasmexport proxy_on_downstream_connection_close
+func proxyOnDownstreamConnectionClose(contextID, peerType uint32) {
+	internal.ProxyOnDownstreamConnectionClose(contextID, types.PeerType(peerType))
+}
+
+//go:wasmexport proxy_on_upstream_data
+func proxyOnUpstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	return uint32(internal.ProxyOnUpstreamData(contextID, int(dataSize), b(endOfStream)))
+}
+
+//go:wasmexport proxy_on_upstream_connection_close
+func proxyOnUpstreamConnectionClose(contextID, peerType uint32) {
+	internal.ProxyOnUpstreamConnectionClose(contextID, types.PeerType(peerType))
+}
+
+//go:wasmexport proxy_on_request_headers
+func proxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	return uint32(internal.ProxyOnRequestHeaders(contextID, int(numHeaders), b(endOfStream)))
+}
+
+//go:wasmexport proxy_on_request_body
+func proxyOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return uint32(internal.ProxyOnRequestBody(contextID, int(bodySize), b(endOfStream)))
+}
+
+//go:wasmexport proxy_on_request_trailers
+func proxyOnRequestTrailers(contextID, numTrailers uint32) uint32 {
+	return uint32(internal.ProxyOnRequestTrailers(contextID, int(numTrailers)))
+}
+
+//go:wasmexport proxy_on_response_headers
+func proxyOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	return uint32(internal.ProxyOnResponseHeaders(contextID, int(numHeaders), b(endOfStream)))
+}
+
+//go:wasmexport proxy_on_response_body
+func proxyOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return uint32(internal.ProxyOnResponseBody(contextID, int(bodySize), b(endOfStream)))
+}
+
+//go:wasmexport proxy_on_response_trailers
+func proxyOnResponseTrailers(contextID, numTrailers uint32) uint32 {
+	return uint32(internal.ProxyOnResponseTrailers(contextID, int(numTrailers)))
+}
+
+//go:wasmexport proxy_on_http_call_response
+func proxyOnHTTPCallResponse(rootContextID, token, numHeaders, bodySize, numTrailers uint32) {
+	internal.ProxyOnHttpCallResponse(rootContextID, token, int(numHeaders), int(bodySize), int(numTrailers))
+}
+
+//go:wasmexport proxy_on_tick
+func proxyOnTick(rootContextID uint32) { internal.ProxyOnTick(rootContextID) }
+
+//go:wasmexport proxy_on_queue_ready
+func proxyOnQueueReady(rootContextID, queueID uint32) {
+	internal.ProxyOnQueueReady(rootContextID, queueID)
+}
+
+//go:wasmexport proxy_on_log
+func proxyOnLog(contextID uint32) { internal.ProxyOnLog(contextID) }
+
+//go:wasmexport proxy_on_done
+func proxyOnDone(contextID uint32) uint32 { return i(internal.ProxyOnDone(contextID)) }
+
+//go:wasmexport proxy_on_delete
+func proxyOnDelete(contextID uint32) { internal.ProxyOnDelete(contextID) }
