@@ -19,6 +19,9 @@ import (
 // maxCachedRequirements bounds the per-VM memo of decoded route blocks (one entry per distinct block).
 const maxCachedRequirements = 4096
 
+// testHookRequestHeaders, when set by a test, runs at the start of OnHttpRequestHeaders (to inject a panic).
+var testHookRequestHeaders func()
+
 // NewVMContext is the VM context registered by the module's init.
 func NewVMContext() types.VMContext { return &vmContext{} }
 
@@ -110,6 +113,9 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 			action = h.failClosed("panic in OnHttpRequestHeaders: " + panicText(r))
 		}
 	}()
+	if testHookRequestHeaders != nil {
+		testHookRequestHeaders()
+	}
 	if h.cfg == nil {
 		return h.failClosed("no configuration")
 	}

@@ -1,0 +1,93 @@
+package plugin
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/scope-gate/scope-gate/filter/pairs"
+)
+
+// These native tests run the glue under the SDK's proxytest emulator. They pin what the wasm scenario suite
+// cannot reach from outside the module: a panic inside a callback. Everything else is covered against the
+// compiled module in e2e/scenarios.
+
+const publicConfig = `{"default_route":"public"}`
+
+func newEmulator(t *testing.T, config string, props map[string][]byte) (proxytest.HostEmulator, func()) {
+	t.Helper()
+	opt := proxytest.NewEmulatorOption().WithVMContext(NewVMContext()).WithPluginConfiguration([]byte(config))
+	for path, v := range props {
+		opt = opt.WithProperty(strings.Split(path, "."), v)
+	}
+	host, reset := proxytest.NewHostEmulator(opt)
+	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
+		reset()
+		t.Fatalf("StartPlugin = %v", st)
+	}
+	return host, reset
+}
+
+func TestPanicInRequestHeadersAnswers500(t *testing.T) {
+	host, reset := newEmulator(t, publicConfig, nil)
+	defer reset()
+	testHookRequestHeaders = func() { panic("injected") }
+	defer func() { testHookRequestHeaders = nil }()
+
+	id := host.InitializeHttpContext()
+	action := host.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, true)
+	if action != types.ActionPause {
+		t.Fatalf("action = %v, want Pause (fail closed)", action)
+	}
+	resp := host.GetSentLocalResponse(id)
+	if resp == nil || resp.StatusCode != 500 {
+		t.Fatalf("local response = %+v, want 500", resp)
+	}
+	if want := `{"code":"internal_server_error","message":"Internal Server Error","status":500}`; string(resp.Data) != want {
+		t.Fatalf("body %s", resp.Data)
+	}
+	if !strings.Contains(strings.Join(host.GetErrorLogs(), "\n"), "panic in OnHttpRequestHeaders: injected") {
+		t.Fatalf("no error log for the panic: %v", host.GetErrorLogs())
+	}
+}
+
+func TestPublicDefaultContinues(t *testing.T) {
+	host, reset := newEmulator(t, publicConfig, nil)
+	defer reset()
+	id := host.InitializeHttpContext()
+	if action := host.CallOnRequestHeaders(id, [][2]string{{":path", "/"}, {"x-scope-gate-subject", "admin"}}, true); action != types.ActionContinue {
+		t.Fatalf("action = %v", action)
+	}
+	for _, h := range host.GetCurrentRequestHeaders(id) {
+		if h[0] == "x-scope-gate-subject" {
+			t.Fatal("spoofed identity header not removed")
+		}
+	}
+}
+
+func TestRouteBlockIsRead(t *testing.T) {
+	block := pairs.EncodeStrings("required_scope", "apps:read")
+	// Without the block the default (public) would let the request through; with it, a token is required.
+	config := `{"default_route":"public","validator":{"type":"static","tokens":[]}}`
+	host, reset := newEmulator(t, config, map[string][]byte{"xds.route_metadata.filter_metadata.scope_gate": block})
+	defer reset()
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, true)
+	if resp := host.GetSentLocalResponse(id); resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("local response = %+v, want 401", resp)
+	}
+}
+
+func TestBadConfigurationRejected(t *testing.T) {
+	opt := proxytest.NewEmulatorOption().WithVMContext(NewVMContext()).WithPluginConfiguration([]byte(`{"mode":"audit"}`))
+	host, reset := proxytest.NewHostEmulator(opt)
+	defer reset()
+	if st := host.StartPlugin(); st != types.OnPluginStartStatusFailed {
+		t.Fatalf("StartPlugin = %v, want failed", st)
+	}
+	if logs := strings.Join(host.GetCriticalLogs(), "\n"); !strings.Contains(logs, `$.mode: must be "enforce" or "report", got "audit"`) {
+		t.Fatalf("critical logs: %s", logs)
+	}
+}
