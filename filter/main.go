@@ -3,13 +3,13 @@
 package main
 
 import (
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
-	// The bridge gives the SDK its host imports and callback exports under the standard Go toolchain.
-	_ "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
+	// The bridge gives the SDK its host imports and callback exports under the standard Go toolchain, and
+	// the host calls without linking fmt (see its package comment).
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
 
 	"github.com/scope-gate/scope-gate/filter/plugin"
 )
 
-func init() { proxywasm.SetVMContext(plugin.NewVMContext()) }
+func init() { stdgobridge.SetVMContext(plugin.NewVMContext()) }
 
 func main() {}

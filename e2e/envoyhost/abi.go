@@ -244,6 +244,7 @@ func replaceSpaces(s string) string {
 }
 
 func hostGetSharedData(vm *VM, mod api.Module, s []uint64) {
+	vm.h.sharedGets.Add(1)
 	key, ok := mod.Memory().Read(u32(s[0]), u32(s[1]))
 	if !ok {
 		ret(s, statusInvalidMemoryAccess)
@@ -262,6 +263,7 @@ func hostGetSharedData(vm *VM, mod api.Module, s []uint64) {
 }
 
 func hostSetSharedData(vm *VM, mod api.Module, s []uint64) {
+	vm.h.sharedSets.Add(1)
 	mem := mod.Memory()
 	key, ok1 := mem.Read(u32(s[0]), u32(s[1]))
 	val, ok2 := mem.Read(u32(s[2]), u32(s[3]))

@@ -103,6 +103,8 @@ type Host struct {
 	client   *http.Client
 	nextVM   atomic.Int64
 
+	sharedGets, sharedSets atomic.Uint64 // guest calls of proxy_get/set_shared_data, for cost assertions
+
 	logMu sync.Mutex
 	logs  []LogEntry
 
@@ -297,6 +299,21 @@ func (h *Host) SharedData(vmID, key string) (value []byte, cas uint32, ok bool) 
 		return nil, 0, false
 	}
 	return append([]byte(nil), e.value...), e.cas, true
+}
+
+// SharedDataCalls reports how many times guests called proxy_get_shared_data and proxy_set_shared_data.
+func (h *Host) SharedDataCalls() (gets, sets uint64) { return h.sharedGets.Load(), h.sharedSets.Load() }
+
+// SharedDataKeys lists the keys of a vm_id's shared data, sorted.
+func (h *Host) SharedDataKeys(vmID string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keys := make([]string, 0, len(h.shared[vmID]))
+	for k := range h.shared[vmID] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // SetSharedData writes a shared-data key as proxy_set_shared_data would, for

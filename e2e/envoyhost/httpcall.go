@@ -56,6 +56,9 @@ func hostHTTPCall(vm *VM, mod api.Module, s []uint64) {
 	trailers, _ := decodePairs(trl, true)
 	vm.nextToken++
 	token := vm.nextToken
+	if vm.cur != nil {
+		vm.callOwner[token] = vm.cur.id
+	}
 	if st := vm.putU32(mod, u32(s[9]), token); st != statusOK {
 		ret(s, st)
 		return
@@ -164,7 +167,14 @@ func appendHTTPHeader(dst []header, h http.Header) []header {
 // deliverHTTP calls proxy_on_http_call_response on the root context with
 // the response readable for the duration of the call.
 func (vm *VM) deliverHTTP(token uint32, resp *callResponse) {
+	owner, owned := vm.callOwner[token]
+	delete(vm.callOwner, token)
 	if vm.closing || vm.failed.Load() {
+		return
+	}
+	if owned && owner != rootContextID && vm.contexts[owner] == nil {
+		// Envoy cancels the http calls a stream context made when that stream is destroyed: the answer
+		// never reaches the plugin. Calls made with the root context effective outlive any stream.
 		return
 	}
 	var nh, nb, nt uint64

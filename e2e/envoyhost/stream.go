@@ -62,11 +62,12 @@ type LocalReply struct {
 
 // Result is how a stream ended.
 type Result struct {
-	LocalReply *LocalReply // non-nil when the plugin answered with proxy_send_local_response (or the VM failed: 503, empty body, Details "wasm_fail_stream")
-	Upstream   *Upstream   // non-nil when the request reached the upstream
-	Response   Response    // what the client got
-	Trapped    error       // the trap, if a callback trapped during this stream
-	Reset      bool        // the plugin called proxy_close_stream (details wasm_close_stream); Response is empty
+	LocalReply  *LocalReply // non-nil when the plugin answered with proxy_send_local_response (or the VM failed: 503, empty body, Details "wasm_fail_stream")
+	Upstream    *Upstream   // non-nil when the request reached the upstream
+	Response    Response    // what the client got
+	Trapped     error       // the trap, if a callback trapped during this stream
+	Reset       bool        // the plugin called proxy_close_stream (details wasm_close_stream); Response is empty
+	ClientReset bool        // the client went away (Stream.ResetByClient) before the stream ended
 }
 
 type phase int32
@@ -87,6 +88,8 @@ func (p phase) String() string { return phaseNames[p] }
 
 // Stream is one in-flight HTTP stream started with VM.Start.
 type Stream struct {
+	vm     *VM
+	s      *stream
 	done   chan struct{}
 	res    Result
 	err    error
@@ -113,12 +116,13 @@ type stream struct {
 
 	reqHeadersLive, reqBodyLive, respHeadersLive, respBodyLive, logPhase bool
 
-	local    *LocalReply
-	reset    bool
-	upstream *Upstream
-	response Response
-	trapped  error
-	finished bool
+	local       *LocalReply
+	reset       bool
+	clientReset bool
+	upstream    *Upstream
+	response    Response
+	trapped     error
+	finished    bool
 
 	props     map[string][]byte
 	requestID string
@@ -131,8 +135,9 @@ func (vm *VM) Do(ctx context.Context, req Request) (Result, error) {
 
 // Start begins a stream; several may be in flight in one VM.
 func (vm *VM) Start(ctx context.Context, req Request) *Stream {
-	h := &Stream{done: make(chan struct{})}
+	h := &Stream{vm: vm, done: make(chan struct{})}
 	s := &stream{vm: vm, handle: h, req: req}
+	h.s = s
 	s.reqHeaders = toHeaders(req.Headers)
 	if len(req.Body) > 0 {
 		s.reqBody = bytes.Clone(req.Body)
@@ -142,6 +147,19 @@ func (vm *VM) Start(ctx context.Context, req Request) *Stream {
 		close(h.done)
 	}
 	return h
+}
+
+// ResetByClient simulates the downstream going away before the stream ends, as on a client disconnect: the
+// stream is finished at once (proxy_on_log, proxy_on_done, proxy_on_delete) and, as in Envoy, http calls the
+// stream's own context made are cancelled. Result.ClientReset is set. It is a no-op on a finished stream.
+func (st *Stream) ResetByClient() {
+	st.vm.post(func() {
+		if st.s.finished {
+			return
+		}
+		st.s.clientReset = true
+		st.s.finish()
+	})
 }
 
 // Wait returns the stream's result. If ctx ends first, the error wraps
@@ -418,7 +436,7 @@ func (s *stream) publish(err error) {
 	}
 	delete(vm.streams, s)
 	s.setPhase(phaseDone)
-	s.handle.res = Result{LocalReply: s.local, Upstream: s.upstream, Response: s.response, Trapped: s.trapped, Reset: s.reset}
+	s.handle.res = Result{LocalReply: s.local, Upstream: s.upstream, Response: s.response, Trapped: s.trapped, Reset: s.reset, ClientReset: s.clientReset}
 	s.handle.err = err
 	close(s.handle.done)
 }

@@ -92,6 +92,7 @@ type VM struct {
 	metrics      map[uint32]*metric
 	nextMetric   uint32
 	nextToken    uint32
+	callOwner    map[uint32]uint32 // http call token → id of the context that made it
 	httpResp     *callResponse
 	callsCtx     context.Context
 	cancelCalls  context.CancelFunc
@@ -140,6 +141,7 @@ func (h *Host) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 		quit:         make(chan struct{}),
 		loopDone:     make(chan struct{}),
 		contexts:     map[uint32]*hctx{},
+		callOwner:    map[uint32]uint32{},
 		streams:      map[*stream]struct{}{},
 		metrics:      map[uint32]*metric{},
 		vmConfig:     cfg.VMConfiguration,

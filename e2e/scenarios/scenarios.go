@@ -44,12 +44,32 @@ type Route struct {
 
 // Scenario is one row of the table.
 type Scenario struct {
-	Name      string  `json:"name"`
-	Config    string  `json:"config"`     // a key of File.Configs
-	RawConfig *string `json:"raw_config"` // the configuration bytes verbatim, instead of Config
-	Route     *string `json:"route"`      // a key of File.Routes; null: no route matched
-	Request   Request `json:"request"`
-	Expect    Expect  `json:"expect"`
+	Name      string     `json:"name"`
+	Config    string     `json:"config"`     // a key of File.Configs
+	RawConfig *string    `json:"raw_config"` // the configuration bytes verbatim, instead of Config
+	Route     *string    `json:"route"`      // a key of File.Routes; null: no route matched
+	Request   Request    `json:"request"`
+	Validator *Validator `json:"validator"` // how the server behind cluster "validator" answers
+	Expect    Expect     `json:"expect"`
+}
+
+// Validator is the behaviour of the validation server (cluster "validator"; cluster "validator_refused"
+// refuses connections). Either a literal answer, or a named fixture:
+// "reference_account" mimics the reference backend's GET /openapi/v1/account (200 with its body for the
+// live account and sso tokens of the table, 401 for anything else).
+type Validator struct {
+	Status  int    `json:"status"`
+	Body    string `json:"body"`
+	DelayMS int    `json:"delay_ms"`
+	Fixture string `json:"fixture"`
+}
+
+// ValidatorRequest is what the validation server must have received.
+type ValidatorRequest struct {
+	Method  string            `json:"method"`
+	Path    string            `json:"path"`
+	Headers map[string]string `json:"headers"` // ":authority" is the Host header
+	Body    string            `json:"body"`
 }
 
 // Request is what the client sends.
@@ -71,6 +91,10 @@ type Expect struct {
 	UpstreamAbsent  []string          `json:"upstream_absent"`  // headers the upstream must not see
 	Metrics         map[string]uint64 `json:"metrics"`          // counter deltas; every scope_gate.* counter not listed must not move
 	LogContains     []string          `json:"log_contains"`     // substrings some log line must contain
+	// ValidatorCalls is how many calls the validation server must have received (checked when the
+	// scenario has a validator).
+	ValidatorCalls   int               `json:"validator_calls"`
+	ValidatorRequest *ValidatorRequest `json:"validator_request"`
 }
 
 // Load reads and checks a scenario file: unique names, and every config and route reference resolves.

@@ -18,9 +18,16 @@ func TestScenarios(t *testing.T) {
 	}
 	for _, profile := range profiles {
 		t.Run(string(profile), func(t *testing.T) {
-			h := newHost(t, profile, nil)
+			v := newValidatorServer(t)
+			h := newHost(t, profile, map[string]string{"validator": v.addr(), "validator_refused": refusedAddr(t)})
 			for _, s := range table.Scenarios {
-				t.Run(s.Name, func(t *testing.T) { runScenario(t, h, s) })
+				t.Run(s.Name, func(t *testing.T) {
+					v.set(s.Validator)
+					runScenario(t, h, s)
+					if s.Validator != nil {
+						checkValidator(t, v, s)
+					}
+				})
 			}
 		})
 	}
@@ -33,7 +40,10 @@ func runScenario(t *testing.T, h *envoyhost.Host, s Scenario) {
 	before := h.Metrics()
 	defer checkNoSecretsLogged(t, h, s)
 
-	vm, err := h.NewVM(ctx, pluginConfig(table.PluginConfiguration(s)))
+	// Each scenario gets its own vm_id, hence its own shared data: no cache entry crosses scenarios.
+	cfg := pluginConfig(table.PluginConfiguration(s))
+	cfg.VMID = "scenario." + s.Name
+	vm, err := h.NewVM(ctx, cfg)
 	if s.Expect.Configure == "rejected" {
 		if !errors.Is(err, envoyhost.ErrConfigureRejected) {
 			t.Fatalf("NewVM error = %v, want the configuration rejected", err)

@@ -107,3 +107,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseHex(t *testing.T) {
+	h := Sum("abc")
+	for _, s := range []string{h.Hex(), strings.ToUpper(h.Hex())} {
+		if got, ok := ParseHex(s); !ok || got != h {
+			t.Fatalf("ParseHex(%s) = %x %v", s, got, ok)
+		}
+	}
+	for _, bad := range []string{"", h.Hex()[:63], h.Hex() + "0", "g" + h.Hex()[1:], " " + h.Hex()[1:]} {
+		if _, ok := ParseHex(bad); ok {
+			t.Fatalf("ParseHex(%q) accepted", bad)
+		}
+	}
+}

@@ -9,10 +9,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/policy"
 )
 
@@ -27,13 +27,17 @@ func NewVMContext() types.VMContext { return &vmContext{} }
 
 type vmContext struct{ types.DefaultVMContext }
 
-func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext { return &pluginContext{} }
+func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext {
+	return &pluginContext{id: contextID, inflight: map[bearer.Hash]*flight{}}
+}
 
 type pluginContext struct {
 	types.DefaultPluginContext
+	id       uint32
 	cfg      *policy.Config
 	reqs     *policy.RequirementCache
 	counters map[string]stdgobridge.Counter
+	inflight map[bearer.Hash]*flight // remote validations in progress in this VM, by token hash
 }
 
 // OnPluginStart parses the configuration once; a bad one rejects the plugin (Envoy then refuses the
@@ -41,21 +45,21 @@ type pluginContext struct {
 func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPluginStartStatus) {
 	defer func() {
 		if r := recover(); r != nil {
-			proxywasm.LogCritical("scope-gate: panic while starting: " + panicText(r))
+			stdgobridge.LogCritical("scope-gate: panic while starting: " + panicText(r))
 			status = types.OnPluginStartStatusFailed
 		}
 	}()
 	var data []byte
 	if configurationSize > 0 {
 		var err error
-		if data, err = proxywasm.GetPluginConfiguration(); err != nil {
-			proxywasm.LogCritical("scope-gate: cannot read the plugin configuration: " + err.Error())
+		if data, err = stdgobridge.GetPluginConfiguration(); err != nil {
+			stdgobridge.LogCritical("scope-gate: cannot read the plugin configuration: " + err.Error())
 			return types.OnPluginStartStatusFailed
 		}
 	}
 	cfg, err := policy.Parse(data)
 	if err != nil {
-		proxywasm.LogCritical(err.Error())
+		stdgobridge.LogCritical(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	if p.counters == nil {
@@ -64,7 +68,7 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 		for _, name := range policy.Metrics {
 			c, err := stdgobridge.DefineCounter(name)
 			if err != nil {
-				proxywasm.LogCritical("scope-gate: cannot define metric " + name + ": " + err.Error())
+				stdgobridge.LogCritical("scope-gate: cannot define metric " + name + ": " + err.Error())
 				return types.OnPluginStartStatusFailed
 			}
 			counters[name] = c
@@ -73,9 +77,9 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 	}
 	p.cfg = cfg
 	p.reqs = policy.NewRequirementCache(cfg, maxCachedRequirements)
-	proxywasm.LogInfo("scope-gate: started: " + describe(cfg))
+	stdgobridge.LogInfo("scope-gate: started: " + describe(cfg))
 	if cfg.Validator == nil && cfg.DefaultRoute == policy.DefaultBearer {
-		proxywasm.LogWarn("scope-gate: no validator is configured and default_route is \"bearer\": every route without a public requirement answers 500")
+		stdgobridge.LogWarn("scope-gate: no validator is configured and default_route is \"bearer\": every route without a public requirement answers 500")
 	}
 	return types.OnPluginStartStatusOK
 }
@@ -90,7 +94,7 @@ func describe(cfg *policy.Config) string {
 }
 
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	return &httpContext{p: p, cfg: p.cfg, reqs: p.reqs}
+	return &httpContext{id: contextID, p: p, cfg: p.cfg, reqs: p.reqs}
 }
 
 // count increments a counter. A metric failure must never change a decision, so its error is dropped.
@@ -102,9 +106,15 @@ func (p *pluginContext) count(name string) {
 
 type httpContext struct {
 	types.DefaultHttpContext
+	id   uint32
 	p    *pluginContext
 	cfg  *policy.Config // the configuration in force when the stream began
 	reqs *policy.RequirementCache
+
+	// Set while the stream waits for a remote validation.
+	waiting *flight
+	req     *policy.Requirement
+	check   policy.Check
 }
 
 func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (action types.Action) {
@@ -121,7 +131,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	}
 	// Anti-spoofing first, on every route: the upstream must only ever see identity headers set here.
 	for _, name := range h.cfg.SpoofableHeaders() {
-		if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
+		if err := stdgobridge.RemoveHttpRequestHeader(name); err != nil {
 			return h.failClosed("cannot remove header " + name + ": " + err.Error())
 		}
 	}
@@ -135,7 +145,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 // requirement reads the route's block, else the virtual host's, else the default (contract §3).
 func (h *httpContext) requirement() (*policy.Requirement, error) {
 	for _, path := range [2][]string{h.cfg.RouteBlockPath(), h.cfg.VirtualHostBlockPath()} {
-		block, err := proxywasm.GetProperty(path)
+		block, err := stdgobridge.GetProperty(path)
 		switch {
 		case err == nil:
 			return h.reqs.Get(block), nil
@@ -166,6 +176,8 @@ func (h *httpContext) decide(req *policy.Requirement) types.Action {
 	switch v := h.cfg.Validator.(type) {
 	case *policy.StaticValidator:
 		return h.apply(req, h.cfg.Authorize(req, check.Kind, v.Lookup(check.Hash, time.Now().Unix())), check)
+	case *policy.RemoteValidator:
+		return h.validateRemote(req, check, v)
 	default:
 		return h.apply(req, h.cfg.Deny(policy.DenyMisconfigured, req), check)
 	}
@@ -174,7 +186,7 @@ func (h *httpContext) decide(req *policy.Requirement) types.Action {
 // authorizationHeaders returns how many Authorization headers the request carries and the first value.
 // proxy_get_header_map_value only returns the first of repeated headers, so all pairs are read.
 func authorizationHeaders() (int, string, error) {
-	headers, err := proxywasm.GetHttpRequestHeaders()
+	headers, err := stdgobridge.GetHttpRequestHeaders()
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
 		return 0, "", errors.New("cannot read request headers: " + err.Error())
 	}
@@ -217,8 +229,8 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	}
 	report := h.cfg.Mode == policy.ModeReport
 	if !allowed && !report {
-		if err := proxywasm.SendHttpResponse(d.Reply.Status, d.Reply.Headers, d.Reply.Body, -1); err != nil {
-			proxywasm.LogCritical("scope-gate: cannot send the local reply: " + err.Error())
+		if err := stdgobridge.SendHttpResponse(d.Reply.Status, d.Reply.Headers, d.Reply.Body, -1); err != nil {
+			stdgobridge.LogCritical("scope-gate: cannot send the local reply: " + err.Error())
 		}
 		return types.ActionPause
 	}
@@ -230,7 +242,7 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 		if name == "" || value == "" {
 			return nil
 		}
-		return proxywasm.ReplaceHttpRequestHeader(name, value)
+		return stdgobridge.ReplaceHttpRequestHeader(name, value)
 	}
 	var err error
 	if d.Verdict == policy.Allow {
@@ -241,7 +253,7 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 		err = set(up.Decision, d.DecisionHeader())
 	}
 	if up.StripAuthorization && err == nil {
-		err = proxywasm.RemoveHttpRequestHeader("authorization")
+		err = stdgobridge.RemoveHttpRequestHeader("authorization")
 	}
 	if err != nil {
 		return h.failClosed("cannot set upstream headers: " + err.Error())
@@ -252,21 +264,21 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, check policy.Check) {
 	switch d.Verdict {
 	case policy.DenyMisconfigured:
-		proxywasm.LogError("scope-gate: misconfigured route " + strconv.Quote(routeName()) + ": " + req.Problem)
+		stdgobridge.LogError("scope-gate: misconfigured route " + strconv.Quote(routeName()) + ": " + req.Problem)
 	case policy.DenyValidatorUnavailable:
-		proxywasm.LogWarn("scope-gate: token validation unavailable for token " + check.Hash.LogID())
+		stdgobridge.LogWarn("scope-gate: token validation unavailable for token " + check.Hash.LogID())
 	default:
 		msg := "scope-gate: denied " + d.Reply.Decision + " (" + d.Verdict.String() + ") on route " + strconv.Quote(routeName())
 		if check.Verdict == policy.NeedsValidation {
 			msg += " token " + check.Hash.LogID()
 		}
-		proxywasm.LogDebug(msg)
+		stdgobridge.LogDebug(msg)
 	}
 }
 
 // routeName is read only on the denial path, for logs.
 func routeName() string {
-	name, err := proxywasm.GetProperty([]string{"xds", "route_name"})
+	name, err := stdgobridge.GetProperty([]string{"xds", "route_name"})
 	if err != nil {
 		return "<no route>"
 	}
@@ -277,10 +289,10 @@ func routeName() string {
 // continues unchecked. In report mode it still answers 500: report mode relaxes decisions, not failures.
 func (h *httpContext) failClosed(reason string) types.Action {
 	defer func() { _ = recover() }() // a second failure while failing must not trap the VM
-	proxywasm.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
+	stdgobridge.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
 	h.p.count(policy.MetricConfigError)
 	r := failReply
-	_ = proxywasm.SendHttpResponse(r.Status, r.Headers, r.Body, -1)
+	_ = stdgobridge.SendHttpResponse(r.Status, r.Headers, r.Body, -1)
 	return types.ActionPause
 }
 

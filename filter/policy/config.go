@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/hex"
 	"strconv"
 	"strings"
 
@@ -78,11 +77,15 @@ type Config struct {
 	Validator         Validator   // nil: no validator configured
 	Cache             CacheConfig
 	Upstream          UpstreamHeaders
+	// Routes maps an Envoy route name (xds.route_name; in Istio the VirtualService http[].name) to its
+	// requirement, for routes whose metadata carries no block. Decoded and checked at Parse.
+	Routes map[string]*Requirement
 
 	// Precomputed at Parse.
 	routeBlockPath       []string
 	virtualHostBlockPath []string
 	spoofable            []string // lower-case names removed from every request
+	cachePrefix          string   // shared-data key prefix of the remote-validation cache
 	defaultRequirement   *Requirement
 	replies              replies
 }
@@ -142,6 +145,7 @@ func (c *Config) decode(root strictjson.Value) error {
 	if root.Kind != strictjson.Object {
 		return errAt("$", "must be an object, got "+root.Kind.String())
 	}
+	var routes strictjson.Value
 	for _, m := range root.Members {
 		path := "$." + m.Key
 		v := m.Value
@@ -196,12 +200,50 @@ func (c *Config) decode(root strictjson.Value) error {
 			err = c.decodeCache(v, path)
 		case "upstream_headers":
 			err = c.decodeUpstreamHeaders(v, path)
+		case "routes":
+			routes = v
 		default:
 			err = errAt(path, "unknown key")
 		}
 		if err != nil {
 			return err
 		}
+	}
+	// Route requirements depend on the validator and realm, so they are decoded after everything else.
+	if routes.Kind != strictjson.Null || len(routes.Members) > 0 {
+		return c.decodeRoutes(routes, "$.routes")
+	}
+	return nil
+}
+
+// decodeRoutes reads the routes map: route name → a requirement object with the metadata block's keys.
+// Unlike a metadata block (which Envoy can change under a running filter, so its errors are answered 500),
+// an error here is the plugin configuration's and rejects it at start.
+func (c *Config) decodeRoutes(v strictjson.Value, path string) error {
+	if v.Kind != strictjson.Object {
+		return errAt(path, "must be an object mapping route names to requirements, got "+v.Kind.String())
+	}
+	c.Routes = make(map[string]*Requirement, len(v.Members))
+	for _, m := range v.Members {
+		rp := path + "[" + strconv.Quote(m.Key) + "]"
+		if m.Key == "" {
+			return errAt(rp, "route name must not be empty")
+		}
+		if m.Value.Kind != strictjson.Object {
+			return errAt(rp, "must be an object of strings, got "+m.Value.Kind.String())
+		}
+		fields := make([][2]string, 0, len(m.Value.Members))
+		for _, f := range m.Value.Members {
+			if f.Value.Kind != strictjson.String {
+				return errAt(rp+"."+f.Key, "must be a string, got "+f.Value.Kind.String())
+			}
+			fields = append(fields, [2]string{f.Key, f.Value.Text})
+		}
+		r := c.RequirementFromFields(fields)
+		if r.Problem != "" {
+			return errAt(rp, r.Problem)
+		}
+		c.Routes[m.Key] = r
 	}
 	return nil
 }
@@ -354,6 +396,10 @@ func (c *Config) precompute() {
 		}
 	}
 	c.replies = newReplies(c.Realm)
+	if r, ok := c.Validator.(*RemoteValidator); ok {
+		fp := bearer.Sum(r.Kind + "\x00" + r.Cluster + "\x00" + r.Authority + "\x00" + r.Path + "\x00" + r.Method + "\x00" + r.ClientID)
+		c.cachePrefix = "scope_gate.cache." + fp.LogID() + "."
+	}
 	c.defaultRequirement = c.newDefaultRequirement()
 }
 
@@ -438,15 +484,6 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-func decodeHexHash(s string) (bearer.Hash, bool) {
-	var h bearer.Hash
-	if len(s) != 2*len(h) {
-		return h, false
-	}
-	_, err := hex.Decode(h[:], []byte(asciiLower(s)))
-	return h, err == nil
 }
 
 // asciiLower lower-cases ASCII letters only (header names and hex digits are ASCII by definition).

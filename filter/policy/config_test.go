@@ -94,9 +94,26 @@ func TestParseErrors(t *testing.T) {
 		{"kind scopes not list", `{"token_kinds": [{"prefix": "a", "scopes": "full"}]}`, "$.token_kinds[0].scopes: must be an array of scope strings, got string"},
 		{"kind bad subject type", `{"token_kinds": [{"prefix": "a", "subject_type": ""}]}`, `$.token_kinds[0].subject_type: must be one token of visible ASCII, got ""`},
 		{"validator not object", `{"validator": "static"}`, "$.validator: must be an object, got string"},
-		{"validator without type", `{"validator": {}}`, `$.validator.type: is required ("static")`},
-		{"validator unknown type", `{"validator": {"type": "magic"}}`, `$.validator.type: must be "static", got "magic"`},
-		{"validator not yet built", `{"validator": {"type": "introspection"}}`, `$.validator.type: "introspection" is not supported by this build yet (supported: "static")`},
+		{"validator without type", `{"validator": {}}`, `$.validator.type: is required ("static", "introspection" or "forward")`},
+		{"validator unknown type", `{"validator": {"type": "magic"}}`, `$.validator.type: must be "static", "introspection" or "forward", got "magic"`},
+		{"validator not yet built", `{"validator": {"type": "jwt"}}`, `$.validator.type: "jwt" is not supported by this build yet (supported: "static", "introspection", "forward")`},
+		{"remote without cluster", `{"validator": {"type": "introspection", "authority": "idp", "path": "/i"}}`, "$.validator.cluster: is required"},
+		{"remote without path", `{"validator": {"type": "forward", "cluster": "api", "authority": "api"}}`, "$.validator.path: is required"},
+		{"remote bad path", `{"validator": {"type": "forward", "cluster": "api", "authority": "api", "path": "account"}}`, `$.validator.path: must start with '/' and be visible ASCII, got "account"`},
+		{"remote bad authority", `{"validator": {"type": "forward", "cluster": "api", "authority": "a/b", "path": "/a"}}`, "$.validator.authority: must be a host[:port] (visible ASCII, no '/', '@' or spaces)"},
+		{"remote timeout zero", `{"validator": {"type": "forward", "cluster": "api", "authority": "api", "path": "/a", "timeout_ms": 0}}`, "$.validator.timeout_ms: must be between 1 and 60000, got 0"},
+		{"forward bad method", `{"validator": {"type": "forward", "cluster": "api", "authority": "api", "path": "/a", "method": "get"}}`, `$.validator.method: must be an upper-case HTTP method token, got "get"`},
+		{"introspection has no method", `{"validator": {"type": "introspection", "cluster": "api", "authority": "api", "path": "/a", "method": "GET"}}`, "$.validator.method: unknown key (introspection always uses POST)"},
+		{"forward has no client", `{"validator": {"type": "forward", "cluster": "api", "authority": "api", "path": "/a", "client_id": "x"}}`, "$.validator.client_id: unknown key (client credentials apply to introspection only)"},
+		{"secret without id", `{"validator": {"type": "introspection", "cluster": "api", "authority": "api", "path": "/a", "client_secret": "s"}}`, "$.validator.client_secret: needs client_id"},
+		{"remote unknown key", `{"validator": {"type": "forward", "cluster": "api", "authority": "api", "path": "/a", "tls": true}}`, "$.validator.tls: unknown key"},
+		{"routes not object", `{"routes": []}`, "$.routes: must be an object mapping route names to requirements, got array"},
+		{"routes entry not object", `{"routes": {"apps": "apps:read"}}`, `$.routes["apps"]: must be an object of strings, got string`},
+		{"routes non-string leaf", `{"routes": {"apps": {"required_scope": 1}}}`, `$.routes["apps"].required_scope: must be a string, got number`},
+		{"routes unknown key", `{"validator": {"type": "static", "tokens": []}, "routes": {"apps": {"scope": "a"}}}`, `$.routes["apps"]: unknown key "scope" (known: auth, required_scope, subject_types)`},
+		{"routes scope on public", `{"routes": {"apps": {"auth": "none", "required_scope": "a"}}}`, `$.routes["apps"]: required_scope and subject_types need a bearer, but auth is "none"`},
+		{"routes bearer without validator", `{"routes": {"apps": {"required_scope": "a"}}}`, `$.routes["apps"]: route requires a bearer token but no validator is configured`},
+		{"routes empty name", `{"routes": {"": {"auth": "none"}}}`, `$.routes[""]: route name must not be empty`},
 		{"static unknown key", `{"validator": {"type": "static", "tokens": [], "ttl": 1}}`, "$.validator.ttl: unknown key"},
 		{"static without tokens", `{"validator": {"type": "static"}}`, "$.validator.tokens: is required"},
 		{"static tokens not list", `{"validator": {"type": "static", "tokens": {}}}`, "$.validator.tokens: must be an array, got object"},
@@ -164,5 +181,38 @@ func TestStaticLookup(t *testing.T) {
 		if v.Result != tc.want || v.ScopesText != tc.scopes {
 			t.Errorf("%s: Lookup = %+v, want %v %q", tc.name, v, tc.want, tc.scopes)
 		}
+	}
+}
+
+func TestParseRemoteValidators(t *testing.T) {
+	c := mustParse(t, `{"validator": {"type": "introspection", "cluster": "idp", "authority": "idp.example", "path": "/oauth2/introspect", "timeout_ms": 250, "client_id": "scope gate", "client_secret": "s3cr:t"}}`)
+	r := c.Validator.(*RemoteValidator)
+	if r.Kind != "introspection" || r.Cluster != "idp" || r.Method != "POST" || r.TimeoutMillis != 250 {
+		t.Fatalf("introspection: %+v", r)
+	}
+	want := [][2]string{{":method", "POST"}, {":path", "/oauth2/introspect"}, {":authority", "idp.example"}, {"accept", "application/json"},
+		{"content-type", "application/x-www-form-urlencoded"}, {"authorization", "Basic c2NvcGUrZ2F0ZTpzM2NyJTNBdA=="}} // base64("scope+gate:s3cr%3At")
+	if len(r.headers) != len(want) {
+		t.Fatalf("headers %v", r.headers)
+	}
+	for i := range want {
+		if r.headers[i] != want[i] {
+			t.Fatalf("header %d = %v, want %v", i, r.headers[i], want[i])
+		}
+	}
+	f := mustParse(t, `{"validator": {"type": "forward", "cluster": "api", "authority": "api.dify.example", "path": "/openapi/v1/account"}}`)
+	fr := f.Validator.(*RemoteValidator)
+	if fr.Kind != "forward" || fr.Method != "GET" || fr.TimeoutMillis != 500 {
+		t.Fatalf("forward defaults: %+v", fr)
+	}
+}
+
+func TestParseRoutesMap(t *testing.T) {
+	c := mustParse(t, `{"validator": {"type": "static", "tokens": []}, "routes": {"apps-list": {"required_scope": "apps:read"}, "login": {"auth": "none"}}}`)
+	if r := c.Routes["apps-list"]; r == nil || r.ScopeText != "apps:read" || r.Public {
+		t.Fatalf("apps-list: %+v", r)
+	}
+	if r := c.Routes["login"]; r == nil || !r.Public {
+		t.Fatalf("login: %+v", r)
 	}
 }

@@ -42,6 +42,7 @@ func (v Verdict) Allowed() bool { return v == Allow || v == AllowPublic }
 // Check is the result of the steps that need no validator (contract §5 steps 1 to 5).
 type Check struct {
 	Verdict Verdict
+	Token   string      // set when Verdict is NeedsValidation: only ever sent to a remote validator, never logged
 	Hash    bearer.Hash // set when Verdict is NeedsValidation
 	Kind    *TokenKind  // the token's kind, when token_kinds is configured
 }
@@ -72,7 +73,7 @@ func (c *Config) Check(req *Requirement, authCount int, authorization string) Ch
 			return Check{Verdict: DenyInvalidBearer}
 		}
 	}
-	return Check{Verdict: NeedsValidation, Hash: bearer.Sum(token), Kind: kind}
+	return Check{Verdict: NeedsValidation, Token: token, Hash: bearer.Sum(token), Kind: kind}
 }
 
 func (c *Config) kindOf(token string) *TokenKind {

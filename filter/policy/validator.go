@@ -69,7 +69,7 @@ func decodeValidator(v strictjson.Value, path string) (Validator, error) {
 	}
 	typ, ok := v.Get("type")
 	if !ok {
-		return nil, errAt(path+".type", `is required ("static")`)
+		return nil, errAt(path+".type", `is required ("static", "introspection" or "forward")`)
 	}
 	t, err := str(typ, path+".type")
 	if err != nil {
@@ -78,10 +78,12 @@ func decodeValidator(v strictjson.Value, path string) (Validator, error) {
 	switch t {
 	case "static":
 		return decodeStatic(v, path)
-	case "introspection", "forward", "jwt":
-		return nil, errAt(path+".type", strconv.Quote(t)+" is not supported by this build yet (supported: \"static\")")
+	case "introspection", "forward":
+		return decodeRemote(t, v, path)
+	case "jwt":
+		return nil, errAt(path+".type", `"jwt" is not supported by this build yet (supported: "static", "introspection", "forward")`)
 	default:
-		return nil, errAt(path+".type", `must be "static", got `+strconv.Quote(t))
+		return nil, errAt(path+".type", `must be "static", "introspection" or "forward", got `+strconv.Quote(t))
 	}
 }
 
@@ -117,7 +119,7 @@ func decodeStatic(v strictjson.Value, path string) (*StaticValidator, error) {
 			case "sha256":
 				var hx string
 				if hx, err = str(m.Value, mp); err == nil {
-					if hash, hasHash = decodeHexHash(hx); !hasHash {
+					if hash, hasHash = bearer.ParseHex(hx); !hasHash {
 						err = errAt(mp, "must be 64 hex digits (the SHA-256 of the token)")
 					}
 				}

@@ -104,6 +104,9 @@ func proxyOnResponseTrailers(contextID, numTrailers uint32) uint32 {
 
 //go:wasmexport proxy_on_http_call_response
 func proxyOnHTTPCallResponse(rootContextID, token, numHeaders, bodySize, numTrailers uint32) {
+	if deliverRootCall(token, int(numHeaders), int(bodySize), int(numTrailers)) {
+		return
+	}
 	internal.ProxyOnHttpCallResponse(rootContextID, token, int(numHeaders), int(bodySize), int(numTrailers))
 }
 

@@ -1,0 +1,171 @@
+package plugin
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/policy"
+)
+
+// maxAnswerBytes bounds how much of a validator's answer is read; a longer answer is treated as garbage.
+const maxAnswerBytes = 64 << 10
+
+// flight is one remote validation in progress in this VM and the streams waiting for its answer (single
+// flight: further requests for the same token join it instead of calling again).
+type flight struct {
+	p         *pluginContext
+	cfg       *policy.Config
+	validator *policy.RemoteValidator
+	hash      bearer.Hash
+	waiters   []*httpContext
+}
+
+// validateRemote answers from the shared cache when it can (one shared-data read), else joins or starts a
+// flight and pauses the stream. Every path ends in a reply or a resume: a dispatch failure answers 503 now.
+func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check, v *policy.RemoteValidator) types.Action {
+	now := time.Now().Unix()
+	if buf, _, err := stdgobridge.GetSharedData(h.cfg.CacheKey(check.Hash)); err == nil {
+		if val, ok := policy.DecodeEntry(buf, check.Hash, now); ok {
+			h.p.count(policy.MetricCacheHit)
+			return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check)
+		}
+	}
+	h.p.count(policy.MetricCacheMiss)
+	h.req, h.check = req, check
+	if f := h.p.inflight[check.Hash]; f != nil && f.cfg == h.cfg {
+		f.waiters = append(f.waiters, h)
+		h.waiting = f
+		return types.ActionPause
+	}
+	f := &flight{p: h.p, cfg: h.cfg, validator: v, hash: check.Hash, waiters: []*httpContext{h}}
+	headers, body := v.Request(check.Token)
+	h.p.count(policy.MetricValidatorCalls)
+	if _, err := stdgobridge.DispatchRootHTTPCall(h.p.id, h.id, v.Cluster, headers, body, v.TimeoutMillis, f.onAnswer); err != nil {
+		h.p.count(policy.MetricValidatorErrors)
+		stdgobridge.LogWarn("scope-gate: cannot call validator cluster " + strconv.Quote(v.Cluster) + ": " + err.Error())
+		return h.apply(req, h.cfg.Deny(policy.DenyValidatorUnavailable, req), check)
+	}
+	h.p.inflight[check.Hash] = f
+	h.waiting = f
+	return types.ActionPause
+}
+
+// onAnswer runs with the root context effective when the validator answers (or the call fails: no headers,
+// or Envoy's own 504/503). It caches what may be cached and resumes or answers every waiting stream.
+func (f *flight) onAnswer(numHeaders, bodySize, _ int) {
+	if f.p.inflight[f.hash] == f {
+		delete(f.p.inflight, f.hash)
+	}
+	val := policy.Validation{Result: policy.Unavailable}
+	defer func() {
+		if r := recover(); r != nil {
+			stdgobridge.LogError("scope-gate: panic while handling a validator answer: " + panicText(r))
+			val = policy.Validation{Result: policy.Unavailable}
+		}
+		for _, w := range f.waiters {
+			w.resume(val)
+		}
+		f.waiters = nil
+	}()
+	val = f.interpret(numHeaders, bodySize)
+}
+
+func (f *flight) interpret(numHeaders, bodySize int) policy.Validation {
+	status := 0
+	if numHeaders > 0 {
+		headers, err := stdgobridge.GetHttpCallResponseHeaders()
+		if err == nil {
+			for _, kv := range headers {
+				if kv[0] == ":status" {
+					status, _ = strconv.Atoi(kv[1])
+				}
+			}
+		}
+	}
+	var body []byte
+	if bodySize > maxAnswerBytes {
+		status = -1 // too large to be an answer we trust; reported as unavailable below
+	} else if bodySize > 0 {
+		var err error
+		if body, err = stdgobridge.GetHttpCallResponseBody(0, bodySize); err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+			status = -1
+		}
+	}
+	now := time.Now().Unix()
+	var (
+		val      policy.Validation
+		tokenExp int64
+		problem  string
+	)
+	if status == -1 {
+		val, problem = policy.Validation{Result: policy.Unavailable}, "validator answer unreadable or over "+strconv.Itoa(maxAnswerBytes)+" bytes"
+	} else {
+		val, tokenExp, problem = f.validator.Answer(status, body, now)
+	}
+	if problem != "" {
+		f.p.count(policy.MetricValidatorErrors)
+		stdgobridge.LogWarn("scope-gate: token validation unavailable for token " + f.hash.LogID() + ": " + problem)
+		return val
+	}
+	f.store(val, tokenExp, now)
+	return val
+}
+
+// store writes the answer to its cache slot. The write is CAS-guarded against the version read just before:
+// if another VM wrote the slot in between, its entry is at least as fresh and this write is dropped.
+func (f *flight) store(val policy.Validation, tokenExp, now int64) {
+	until, ok := f.cfg.CacheExpiry(val, tokenExp, now)
+	if !ok {
+		return
+	}
+	entry, ok := policy.EncodeEntry(f.hash, val, until)
+	if !ok {
+		return
+	}
+	key := f.cfg.CacheKey(f.hash)
+	_, cas, err := stdgobridge.GetSharedData(key)
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		return
+	}
+	if err := stdgobridge.SetSharedData(key, entry, cas); err != nil && !errors.Is(err, types.ErrorStatusCasMismatch) {
+		stdgobridge.LogWarn("scope-gate: cannot write the validation cache: " + err.Error())
+	}
+}
+
+// resume finishes a stream that waited for a remote validation: a local reply, or identity headers and
+// continue. A failure here answers 500 for this stream only.
+func (h *httpContext) resume(val policy.Validation) {
+	h.waiting = nil
+	if err := stdgobridge.SetEffectiveContext(h.id); err != nil {
+		return // the stream is gone
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			h.failClosed("panic while resuming: " + panicText(r))
+		}
+	}()
+	if h.apply(h.req, h.cfg.Authorize(h.req, h.check.Kind, val), h.check) == types.ActionContinue {
+		if err := stdgobridge.ResumeHttpRequest(); err != nil {
+			h.failClosed("cannot resume the request: " + err.Error())
+		}
+	}
+}
+
+// OnHttpStreamDone leaves a flight the stream was waiting on, so its answer is not applied to a dead stream.
+func (h *httpContext) OnHttpStreamDone() {
+	defer func() { _ = recover() }()
+	if f := h.waiting; f != nil {
+		for i, w := range f.waiters {
+			if w == h {
+				f.waiters = append(f.waiters[:i], f.waiters[i+1:]...)
+				break
+			}
+		}
+		h.waiting = nil
+	}
+}

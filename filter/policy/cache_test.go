@@ -1,0 +1,103 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCacheExpiry(t *testing.T) {
+	c := mustParse(t, `{"cache": {"ttl_seconds": 60, "negative_ttl_seconds": 10}}`)
+	zero := mustParse(t, `{"cache": {"ttl_seconds": 0, "negative_ttl_seconds": 0}}`)
+	tests := []struct {
+		name   string
+		cfg    *Config
+		v      Result
+		exp    int64
+		until  int64
+		cached bool
+	}{
+		{"valid, no exp", c, Valid, 0, now + 60, true},
+		{"valid, exp later than ttl", c, Valid, now + 3600, now + 60, true},
+		{"valid, exp 2 s ahead caps the ttl", c, Valid, now + 2, now + 2, true},
+		{"valid, exp now", c, Valid, now, now, false},
+		{"invalid", c, Invalid, 0, now + 10, true},
+		{"unavailable never cached", c, Unavailable, 0, 0, false},
+		{"ttl 0 disables positive caching", zero, Valid, 0, now, false},
+		{"negative ttl 0 disables negative caching", zero, Invalid, 0, now, false},
+	}
+	for _, tc := range tests {
+		until, ok := tc.cfg.CacheExpiry(Validation{Result: tc.v}, tc.exp, now)
+		if until != tc.until || ok != tc.cached {
+			t.Errorf("%s: %d %v, want %d %v", tc.name, until, ok, tc.until, tc.cached)
+		}
+	}
+}
+
+func TestCacheEntryRoundTrip(t *testing.T) {
+	h := hashOf(accountToken)
+	v := Validation{Result: Valid, Subject: "user@example.com", SubjectType: "account", Scopes: []string{"a", "b"}, ScopesText: "a b"}
+	buf, ok := EncodeEntry(h, v, now+5)
+	if !ok {
+		t.Fatal("not encodable")
+	}
+	got, ok := DecodeEntry(buf, h, now)
+	if !ok || got.Result != Valid || got.Subject != v.Subject || got.SubjectType != v.SubjectType || got.ScopesText != "a b" || strings.Join(got.Scopes, ",") != "a,b" {
+		t.Fatalf("round trip: %+v %v", got, ok)
+	}
+	if _, ok := DecodeEntry(buf, h, now+5); ok {
+		t.Fatal("entry served at its expiry")
+	}
+	if _, ok := DecodeEntry(buf, hashOf(ssoToken), now); ok {
+		t.Fatal("entry served for another token sharing its slot")
+	}
+	for cut := 0; cut < len(buf); cut++ {
+		if _, ok := DecodeEntry(buf[:cut], h, now); ok {
+			t.Fatalf("truncated entry (%d bytes) accepted", cut)
+		}
+	}
+	if _, ok := DecodeEntry(append(buf, 0), h, now); ok {
+		t.Fatal("entry with trailing bytes accepted")
+	}
+	neg, _ := EncodeEntry(h, Validation{Result: Invalid}, now+1)
+	if got, ok := DecodeEntry(neg, h, now); !ok || got.Result != Invalid {
+		t.Fatalf("negative entry: %+v %v", got, ok)
+	}
+	unavail, _ := EncodeEntry(h, Validation{Result: Unavailable}, now+1)
+	if _, ok := DecodeEntry(unavail, h, now); ok {
+		t.Fatal("an unavailable entry must never be served")
+	}
+	if _, ok := EncodeEntry(h, Validation{Result: Valid, Subject: strings.Repeat("x", 70000)}, now+1); ok {
+		t.Fatal("oversized subject encoded")
+	}
+}
+
+func TestCacheKeyBoundedAndFingerprinted(t *testing.T) {
+	a := mustParse(t, `{"cache":{"max_entries":3},"validator":{"type":"forward","cluster":"a","authority":"a","path":"/a"}}`)
+	b := mustParse(t, `{"cache":{"max_entries":3},"validator":{"type":"forward","cluster":"a","authority":"a","path":"/b"}}`)
+	keys := map[string]bool{}
+	for i := 0; i < 200; i++ {
+		keys[a.CacheKey(hashOf(strings.Repeat("t", i+1)))] = true
+	}
+	if len(keys) != 3 {
+		t.Fatalf("%d distinct keys for max_entries 3", len(keys))
+	}
+	if a.CacheKey(hashOf("x")) == b.CacheKey(hashOf("x")) {
+		t.Fatal("two validators share cache keys")
+	}
+	if k := a.CacheKey(hashOf(accountToken)); strings.Contains(k, accountToken) || strings.Contains(k, hashOf(accountToken).Hex()) {
+		t.Fatalf("cache key reveals the token or its hash: %s", k)
+	}
+}
+
+func FuzzDecodeEntry(f *testing.F) {
+	h := hashOf(accountToken)
+	good, _ := EncodeEntry(h, Validation{Result: Valid, Subject: "s", ScopesText: "a b"}, now+10)
+	f.Add(good)
+	f.Add([]byte{1, 1})
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		v, ok := DecodeEntry(buf, h, now)
+		if ok && v.Result != Valid && v.Result != Invalid {
+			t.Fatalf("served result %v", v.Result)
+		}
+	})
+}
