@@ -142,21 +142,43 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	return h.decide(req)
 }
 
-// requirement reads the route's block, else the virtual host's, else the default (contract §3).
+// requirement resolves what the route requires (contract §3, README "routes"): the route's metadata block,
+// else the configured routes[xds.route_name], else the virtual host's block, else default_route.
 func (h *httpContext) requirement() (*policy.Requirement, error) {
-	for _, path := range [2][]string{h.cfg.RouteBlockPath(), h.cfg.VirtualHostBlockPath()} {
-		block, err := stdgobridge.GetProperty(path)
+	if r, found, err := h.block(h.cfg.RouteBlockPath()); found || err != nil {
+		return r, err
+	}
+	if len(h.cfg.Routes) > 0 {
+		name, err := stdgobridge.GetProperty(routeNamePath)
 		switch {
 		case err == nil:
-			return h.reqs.Get(block), nil
-		case errors.Is(err, types.ErrorStatusNotFound):
-			continue
-		default:
-			// Status 3 is how Envoy reports a JSON null; anything but "not found" is a broken block.
-			return nil, errors.New("cannot read metadata " + joinPath(path) + ": " + err.Error())
+			if r, ok := h.cfg.Routes[string(name)]; ok {
+				return r, nil
+			}
+		case !errors.Is(err, types.ErrorStatusNotFound): // NotFound: no route matched
+			return nil, errors.New("cannot read xds.route_name: " + err.Error())
 		}
 	}
+	if r, found, err := h.block(h.cfg.VirtualHostBlockPath()); found || err != nil {
+		return r, err
+	}
 	return h.cfg.DefaultRequirement(), nil
+}
+
+var routeNamePath = []string{"xds", "route_name"}
+
+// block reads one metadata block. Status 3 is how Envoy reports a JSON null; anything but "not found" is a
+// broken block and fails closed.
+func (h *httpContext) block(path []string) (*policy.Requirement, bool, error) {
+	raw, err := stdgobridge.GetProperty(path)
+	switch {
+	case err == nil:
+		return h.reqs.Get(raw), true, nil
+	case errors.Is(err, types.ErrorStatusNotFound):
+		return nil, false, nil
+	default:
+		return nil, false, errors.New("cannot read metadata " + joinPath(path) + ": " + err.Error())
+	}
 }
 
 func (h *httpContext) decide(req *policy.Requirement) types.Action {
@@ -278,7 +300,7 @@ func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, chec
 
 // routeName is read only on the denial path, for logs.
 func routeName() string {
-	name, err := stdgobridge.GetProperty([]string{"xds", "route_name"})
+	name, err := stdgobridge.GetProperty(routeNamePath)
 	if err != nil {
 		return "<no route>"
 	}
