@@ -5,7 +5,7 @@ BRIDGE    := filter/stdgobridge
 FUZZTIME  ?= 30s
 GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
 
-.PHONY: all build test test-native test-bridge test-e2e fuzz check lint clean
+.PHONY: all build test test-native test-bridge fuzz check lint clean e2e-envoy check-config
 
 all: build
 
@@ -32,7 +32,9 @@ FUZZ_TARGETS := \
 	./filter/pairs:FuzzDecode \
 	./filter/strictjson:FuzzParse \
 	./filter/policy:FuzzParseConfig \
-	./filter/policy:FuzzDecodeRequirement
+	./filter/policy:FuzzDecodeRequirement \
+	./filter/policy:FuzzRemoteAnswer \
+	./filter/policy:FuzzDecodeEntry
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -58,6 +60,14 @@ check lint:
 		if ! cmp -s go.mod /tmp/scope-gate.bridge.mod || ! cmp -s go.sum /tmp/scope-gate.bridge.sum; then \
 			echo "go mod tidy changed $(BRIDGE)/go.mod: commit the tidy result"; \
 			cp /tmp/scope-gate.bridge.mod go.mod; cp /tmp/scope-gate.bridge.sum go.sum; exit 1; fi
+
+# Offline check of every example under envoy/: Envoy's own API rules, the filter's own parsers.
+check-config:
+	$(GO) run ./cmd/scope-gate check $$(find envoy -name '*.yaml' | sort)
+
+# Replays the scenario table against a real Envoy on PATH (not part of `make test`: no Envoy here).
+e2e-envoy: build
+	$(GO) run ./cmd/scope-gate e2e-envoy -wasm $(WASM)
 
 clean:
 	rm -rf build

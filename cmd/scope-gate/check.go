@@ -1,0 +1,39 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/scope-gate/scope-gate/internal/envoyconfig"
+)
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quiet := fs.Bool("q", false, "print only problems, not the route table")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprint(stderr, "scope-gate check: no files\n"+usage)
+		return 2
+	}
+	r := envoyconfig.CheckFiles(fs.Args())
+	if !*quiet && len(r.Rows) > 0 {
+		if err := r.WriteTable(stdout); err != nil {
+			fmt.Fprintln(stderr, "scope-gate check:", err)
+			return 1
+		}
+	}
+	// Problems go to stdout too, after the table, so that one redirect captures the whole answer.
+	if len(r.Findings) > 0 && !*quiet && len(r.Rows) > 0 {
+		fmt.Fprintln(stdout)
+	}
+	r.WriteFindings(stdout)
+	if n := r.Errors(); n > 0 {
+		fmt.Fprintf(stdout, "%d error(s)\n", n)
+		return 1
+	}
+	return 0
+}

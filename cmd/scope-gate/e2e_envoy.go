@@ -1,0 +1,502 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scope-gate/scope-gate/e2e/scenarios"
+	"github.com/scope-gate/scope-gate/internal/envoyconfig"
+)
+
+const envoyMissing = "envoy not found on PATH: the real-Envoy driver cannot run here"
+
+// upstreamMarker is set by the echo upstream on every answer: a response that carries it reached the upstream.
+const upstreamMarker = "x-e2e-upstream"
+
+func runE2EEnvoy(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("e2e-envoy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	table := fs.String("scenarios", "e2e/scenarios/scenarios.json", "scenario table")
+	module := fs.String("wasm", "build/scope-gate.wasm", "the module Envoy loads")
+	envoyBin := fs.String("envoy", "envoy", "the Envoy binary (name on PATH, or a path)")
+	verbose := fs.Bool("v", false, "print every scenario, not only failures and skips")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	bin, err := exec.LookPath(*envoyBin)
+	if err != nil {
+		fmt.Fprintln(stderr, envoyMissing)
+		return 1
+	}
+	f, err := scenarios.Load(*table)
+	if err != nil {
+		fmt.Fprintln(stderr, "e2e-envoy:", err)
+		return 1
+	}
+	mod, err := filepath.Abs(*module)
+	if err == nil {
+		_, err = os.Stat(mod)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "e2e-envoy: module %s: %v (run make build)\n", *module, err)
+		return 1
+	}
+	up, err := startEchoUpstream()
+	if err != nil {
+		fmt.Fprintln(stderr, "e2e-envoy: upstream:", err)
+		return 1
+	}
+	defer up.Close()
+	val, err := startValidatorStub(f)
+	if err != nil {
+		fmt.Fprintln(stderr, "e2e-envoy: validator:", err)
+		return 1
+	}
+	defer val.Close()
+
+	groups, skips := planE2E(f, mod)
+	var pass, fail int
+	for _, s := range skips {
+		fmt.Fprintf(stdout, "SKIP %s: %s\n", s.Name, s.Reason)
+	}
+	for _, g := range groups {
+		results := runGroup(bin, f, g, up.port, val)
+		for _, r := range results {
+			switch {
+			case r.err != nil:
+				fail++
+				fmt.Fprintf(stdout, "FAIL %s: %v\n", r.name, r.err)
+			default:
+				pass++
+				if *verbose {
+					fmt.Fprintf(stdout, "PASS %s\n", r.name)
+				}
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "e2e-envoy: %d passed, %d failed, %d skipped (%s)\n", pass, fail, len(skips), bin)
+	if fail > 0 {
+		return 1
+	}
+	return 0
+}
+
+type result struct {
+	name string
+	err  error
+}
+
+// runGroup starts one Envoy with the group's configuration and replays its scenarios.
+func runGroup(bin string, f *scenarios.File, g *e2eGroup, upstreamPort uint32, val *validatorStub) []result {
+	failAll := func(err error) []result {
+		out := make([]result, len(g.Scenarios))
+		for i, s := range g.Scenarios {
+			out[i] = result{s.Name, fmt.Errorf("config %s: %w", g.Key, err)}
+		}
+		return out
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return failAll(err)
+	}
+	refused, err := freePorts(1) // released at once: nothing listens there, so connections are refused
+	if err != nil {
+		return failAll(err)
+	}
+	spec := g.Spec
+	spec.ListenPort, spec.AdminPort, spec.UpstreamPort = ports[0], ports[1], upstreamPort
+	spec.ExtraClusters = map[string]uint32{"validator": val.port, "validator_refused": refused[0]}
+	b := envoyconfig.Build(spec)
+	if err := envoyconfig.Validate(b); err != nil {
+		return failAll(fmt.Errorf("generated bootstrap is invalid: %v", err))
+	}
+	js, err := envoyconfig.MarshalBootstrap(b)
+	if err != nil {
+		return failAll(err)
+	}
+	dir, err := os.MkdirTemp("", "scope-gate-e2e-envoy-")
+	if err != nil {
+		return failAll(err)
+	}
+	defer os.RemoveAll(dir)
+	cfgPath := filepath.Join(dir, "envoy.json")
+	if err := os.WriteFile(cfgPath, js, 0o644); err != nil {
+		return failAll(err)
+	}
+
+	e, err := startEnvoy(bin, cfgPath, ports[1])
+	if err != nil {
+		return failAll(err)
+	}
+	defer e.stop()
+
+	if g.Rejected {
+		// Envoy must refuse to start: OnPluginStart returning false fails the initial configuration.
+		exited := e.waitExit(30 * time.Second)
+		out := make([]result, len(g.Scenarios))
+		for i, s := range g.Scenarios {
+			var err error
+			switch {
+			case !exited:
+				err = errors.New("Envoy started with a configuration the plugin must reject")
+			default:
+				err = e.logContains(s.Expect.LogContains)
+			}
+			out[i] = result{s.Name, err}
+		}
+		return out
+	}
+	if err := e.waitReady(30 * time.Second); err != nil {
+		return failAll(err)
+	}
+	client := &http.Client{
+		Transport:     &http.Transport{DisableCompression: true},
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(int(ports[0]))
+	var out []result
+	for _, s := range g.Scenarios {
+		val.set(s.Validator)
+		err := runScenario(client, base, e, f, s)
+		if verr := val.check(s); verr != nil {
+			err = errors.Join(err, verr)
+		}
+		out = append(out, result{s.Name, err})
+	}
+	if secret := e.leaked(f); secret != "" {
+		out = append(out, result{"logs of config " + g.Key, fmt.Errorf("Envoy's log contains a token (%s...)", secret[:8])})
+	}
+	return out
+}
+
+func runScenario(client *http.Client, base string, e *envoyProc, f *scenarios.File, s scenarios.Scenario) error {
+	before, err := e.counters()
+	if err != nil {
+		return err
+	}
+	logMark := e.logLen()
+	host, path := noRouteHost, s.Request.Path
+	if s.Route != nil {
+		host = f.Routes[*s.Route].VirtualHost + hostSuffix
+		path = routePrefix + *s.Route + s.Request.Path
+	}
+	req, err := http.NewRequest(s.Request.Method, base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Host = host
+	for _, h := range s.Request.Headers {
+		req.Header[h[0]] = append(req.Header[h[0]], h[1]) // keep the name as written: Envoy lower-cases anyway
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("request: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	reached := resp.Header.Get(upstreamMarker) != ""
+
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	x := s.Expect
+	if s.Route == nil && x.Upstream {
+		// With no route, Envoy's router answers 404 once the filter lets the request through: that is the
+		// real-Envoy form of "reached the upstream" for these scenarios.
+		if resp.StatusCode != http.StatusNotFound || reached {
+			add("status %d, want the router's 404 (no route) after the filter let the request through", resp.StatusCode)
+		}
+	} else {
+		if resp.StatusCode != x.Status {
+			add("status %d, want %d", resp.StatusCode, x.Status)
+		}
+		if reached != x.Upstream {
+			add("reached upstream = %v, want %v", reached, x.Upstream)
+		}
+	}
+	if !x.Upstream {
+		if x.Body != nil && string(body) != *x.Body {
+			add("body %q, want %q", body, *x.Body)
+		}
+		for name, want := range x.Headers {
+			if got := strings.Join(resp.Header.Values(name), ","); got != want {
+				add("header %s = %q, want %q", name, got, want)
+			}
+		}
+		for _, name := range x.AbsentHeaders {
+			if resp.Header.Get(name) != "" {
+				add("header %s present, want absent", name)
+			}
+		}
+	} else if reached {
+		var echoed map[string][]string
+		if err := json.Unmarshal(body, &echoed); err != nil {
+			add("upstream echo is not JSON: %v", err)
+		}
+		for name, want := range x.UpstreamHeaders {
+			if got := strings.Join(echoed[strings.ToLower(name)], ","); got != want {
+				add("upstream header %s = %q, want %q", name, got, want)
+			}
+		}
+		for _, name := range x.UpstreamAbsent {
+			if _, ok := echoed[strings.ToLower(name)]; ok {
+				add("upstream header %s present, want absent", name)
+			}
+		}
+	}
+	after, err := e.counters()
+	if err != nil {
+		return err
+	}
+	for _, name := range unionKeys(before, after, x.Metrics) {
+		if d := after[name] - before[name]; d != x.Metrics[name] {
+			add("counter %s moved by %d, want %d", name, d, x.Metrics[name])
+		}
+	}
+	if err := e.logContainsSince(logMark, x.LogContains); err != nil {
+		add("%v", err)
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func unionKeys(maps ...map[string]uint64) []string {
+	seen := map[string]bool{}
+	for _, m := range maps {
+		for k := range m {
+			seen[k] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// echoUpstream answers every request with 200, the marker header, and the request headers as JSON
+// (lower-case name → values).
+type echoUpstream struct {
+	srv  *http.Server
+	port uint32
+}
+
+func startEchoUpstream() (*echoUpstream, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers := map[string][]string{}
+		for k, v := range r.Header {
+			headers[strings.ToLower(k)] = v
+		}
+		w.Header().Set(upstreamMarker, "1")
+		w.Header().Set("content-type", "application/json")
+		_ = json.NewEncoder(w).Encode(headers)
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &echoUpstream{srv: srv, port: uint32(ln.Addr().(*net.TCPAddr).Port)}, nil
+}
+
+func (u *echoUpstream) Close() { _ = u.srv.Close() }
+
+// freePorts asks the kernel for n unused loopback ports (released at once; Envoy binds them moments later).
+func freePorts(n int) ([]uint32, error) {
+	var out []uint32
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		out = append(out, uint32(ln.Addr().(*net.TCPAddr).Port))
+	}
+	return out, nil
+}
+
+// envoyProc is a running Envoy whose log is captured.
+type envoyProc struct {
+	cmd   *exec.Cmd
+	admin string
+	done  chan struct{}
+	mu    sync.Mutex
+	log   bytes.Buffer
+}
+
+func startEnvoy(bin, cfg string, adminPort uint32) (*envoyProc, error) {
+	e := &envoyProc{admin: "http://127.0.0.1:" + strconv.Itoa(int(adminPort)), done: make(chan struct{})}
+	// A distinct base id per process, so that groups never share Envoy's hot-restart shared memory; wasm
+	// logs at debug level so that log_contains sees denials too.
+	e.cmd = exec.Command(bin, "-c", cfg, "--base-id", strconv.Itoa(int(adminPort)),
+		"--log-level", "warning", "--component-log-level", "wasm:debug", "--concurrency", "1")
+	pr, pw := io.Pipe()
+	e.cmd.Stdout, e.cmd.Stderr = pw, pw
+	if err := e.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			e.mu.Lock()
+			e.log.Write(sc.Bytes())
+			e.log.WriteByte('\n')
+			e.mu.Unlock()
+		}
+	}()
+	go func() {
+		_ = e.cmd.Wait()
+		pw.Close()
+		close(e.done)
+	}()
+	return e, nil
+}
+
+func (e *envoyProc) stop() {
+	select {
+	case <-e.done:
+		return
+	default:
+	}
+	_ = e.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-e.done:
+	case <-time.After(10 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+	}
+}
+
+func (e *envoyProc) waitExit(d time.Duration) bool {
+	select {
+	case <-e.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func (e *envoyProc) waitReady(d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		select {
+		case <-e.done:
+			return fmt.Errorf("Envoy exited at start: %s", e.tail())
+		case <-ctx.Done():
+			return fmt.Errorf("Envoy not ready after %v: %s", d, e.tail())
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := http.Get(e.admin + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+}
+
+// counters reads the scope_gate.* counters. Envoy stores plugin metrics under "wasmcustom." and strips that
+// prefix from /stats output; both spellings are accepted.
+func (e *envoyProc) counters() (map[string]uint64, error) {
+	resp, err := http.Get(e.admin + "/stats?filter=" + url.QueryEscape(`scope_gate\.`))
+	if err != nil {
+		return nil, fmt.Errorf("admin /stats: %v", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]uint64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ": ")
+		if !ok {
+			continue
+		}
+		name = strings.TrimPrefix(name, "wasmcustom.")
+		if !strings.HasPrefix(name, "scope_gate.") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			continue // histograms and the like
+		}
+		out[name] = n
+	}
+	return out, sc.Err()
+}
+
+func (e *envoyProc) logLen() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.log.Len()
+}
+
+func (e *envoyProc) logSince(mark int) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.log.String()[mark:]
+}
+
+func (e *envoyProc) tail() string {
+	s := strings.TrimSpace(e.logSince(0))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+func (e *envoyProc) logContains(want []string) error { return e.logContainsSince(0, want) }
+
+// logContainsSince waits briefly for each wanted substring in the log written after mark: Envoy writes
+// its log from another thread, after the reply may already have reached the client.
+func (e *envoyProc) logContainsSince(mark int, want []string) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for _, w := range want {
+		for !strings.Contains(e.logSince(mark), w) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no log line contains %q", w)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// leaked returns the first test token found in the log, "" when none is.
+func (e *envoyProc) leaked(f *scenarios.File) string {
+	log := e.logSince(0)
+	for _, t := range f.Tokens {
+		if len(t.Token) >= 12 && strings.Contains(log, t.Token) {
+			return t.Token
+		}
+	}
+	return ""
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/scope-gate/scope-gate/e2e/scenarios"
+	"github.com/scope-gate/scope-gate/internal/envoyconfig"
+)
+
+// The real-Envoy driver selects a scenario's route by Host (its virtual host) and path prefix (its route),
+// and rewrites the prefix away so that the upstream sees the scenario's own path.
+const (
+	hostSuffix  = ".scenarios.test"
+	noRouteHost = "no-route" + hostSuffix // matches no virtual host: Envoy matches no route
+	routePrefix = "/__route/"
+)
+
+// e2eGroup is the scenarios that share one plugin configuration, hence one Envoy process.
+type e2eGroup struct {
+	Key       string // the config name, or "raw:<scenario>" for raw configurations
+	Config    []byte
+	Rejected  bool // the configuration must make Envoy refuse to start
+	Scenarios []scenarios.Scenario
+	Spec      envoyconfig.BuildSpec // ports are filled in when the group runs
+}
+
+type e2eSkip struct{ Name, Reason string }
+
+// planE2E groups the scenarios by plugin configuration and builds each group's bootstrap (without ports).
+// Scenarios a real Envoy cannot reproduce are skipped, with the reason.
+func planE2E(f *scenarios.File, module string) ([]*e2eGroup, []e2eSkip) {
+	vhosts, unexpressible := scenarioVirtualHosts(f)
+	var skips []e2eSkip
+	byConfig := map[string]*e2eGroup{}
+	var groups []*e2eGroup
+	for _, s := range f.Scenarios {
+		cfg := f.PluginConfiguration(s)
+		if reason := skipReason(f, s, cfg, unexpressible); reason != "" {
+			skips = append(skips, e2eSkip{s.Name, reason})
+			continue
+		}
+		key := s.Config
+		switch {
+		case s.RawConfig != nil:
+			key = "raw:" + s.Name
+		case remoteValidator(cfg):
+			// Remote results are cached in the Envoy process's shared data: each scenario needs its own
+			// Envoy to start with an empty cache, as the scenario table assumes.
+			key = s.Config + "#" + s.Name
+		}
+		g := byConfig[key]
+		if g == nil {
+			g = &e2eGroup{Key: key, Config: cfg, Rejected: s.Expect.Configure == "rejected"}
+			g.Spec = envoyconfig.BuildSpec{ModuleFilename: module, PluginConfiguration: cfg, VirtualHosts: vhosts}
+			byConfig[key] = g
+			groups = append(groups, g)
+		}
+		if g.Rejected != (s.Expect.Configure == "rejected") {
+			skips = append(skips, e2eSkip{s.Name, "its configuration " + key + " is expected both accepted and rejected"})
+			continue
+		}
+		g.Scenarios = append(g.Scenarios, s)
+	}
+	return groups, skips
+}
+
+// scenarioVirtualHosts turns the table's virtual hosts and routes into Envoy's. Metadata whose namespace
+// value is not a map (null, a string) has no Envoy form: filter_metadata values are Structs. Such routes
+// are left out and reported.
+func scenarioVirtualHosts(f *scenarios.File) ([]envoyconfig.BuildVirtualHost, map[string]string) {
+	unexpressible := map[string]string{}
+	var out []envoyconfig.BuildVirtualHost
+	for _, vk := range sortedStrings(f.VirtualHosts) {
+		vh := f.VirtualHosts[vk]
+		md, err := filterMetadata(vh.Metadata)
+		bv := envoyconfig.BuildVirtualHost{Name: vh.Name, Domains: []string{vk + hostSuffix, vk + hostSuffix + ":*"}, Metadata: md}
+		if err != nil {
+			// The whole virtual host cannot exist; its routes go with it.
+			for rk, r := range f.Routes {
+				if r.VirtualHost == vk {
+					unexpressible[rk] = "virtual host " + vk + ": " + err.Error()
+				}
+			}
+			continue
+		}
+		for _, rk := range sortedStrings(f.Routes) {
+			r := f.Routes[rk]
+			if r.VirtualHost != vk {
+				continue
+			}
+			md, err := filterMetadata(r.Metadata)
+			if err != nil {
+				unexpressible[rk] = err.Error()
+				continue
+			}
+			bv.Routes = append(bv.Routes, envoyconfig.BuildRoute{
+				Name: r.Name, Prefix: routePrefix + rk + "/", PrefixRewrite: "/", Metadata: md,
+			})
+		}
+		out = append(out, bv)
+	}
+	return out, unexpressible
+}
+
+func filterMetadata(m map[string]any) (map[string]*structpb.Struct, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := map[string]*structpb.Struct{}
+	for _, ns := range sortedStrings(m) {
+		block, ok := m[ns].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("filter_metadata[%q] is %T, but Envoy holds only Structs there", ns, m[ns])
+		}
+		st, err := structpb.NewStruct(block)
+		if err != nil {
+			return nil, fmt.Errorf("filter_metadata[%q]: %v", ns, err)
+		}
+		out[ns] = st
+	}
+	return out, nil
+}
+
+// planConfig is the part of a plugin configuration the driver looks at.
+type planConfig struct {
+	Validator *struct {
+		Type   string      `json:"type"`
+		Tokens []planToken `json:"tokens"`
+	} `json:"validator"`
+}
+
+type planToken struct {
+	SHA256    string `json:"sha256"`
+	ExpiresAt *int64 `json:"expires_at"`
+}
+
+// remoteValidator tells whether a configuration names a validator other than "static".
+func remoteValidator(cfg []byte) bool {
+	var conf planConfig
+	return json.Unmarshal(cfg, &conf) == nil && conf.Validator != nil && conf.Validator.Type != "" && conf.Validator.Type != "static"
+}
+
+func skipReason(f *scenarios.File, s scenarios.Scenario, cfg []byte, unexpressible map[string]string) string {
+	if s.Route != nil {
+		if why, bad := unexpressible[*s.Route]; bad {
+			return "route " + *s.Route + " has no Envoy form: " + why
+		}
+	}
+	var conf planConfig
+	if s.Expect.Configure == "" && len(strings.TrimSpace(string(cfg))) > 0 {
+		if err := json.Unmarshal(cfg, &conf); err != nil {
+			return "configuration is not JSON but the scenario expects it accepted"
+		}
+	}
+	if v := s.Validator; v != nil {
+		// An introspection "exp" is judged against the filter's clock, which is now_unix only in the
+		// wazero suite.
+		var answer struct {
+			Exp *float64 `json:"exp"`
+		}
+		if json.Unmarshal([]byte(v.Body), &answer) == nil && answer.Exp != nil && abs(int64(*answer.Exp)-f.NowUnix) < 365*86400 {
+			return "the validator's exp is relative to now_unix; a real Envoy uses the wall clock"
+		}
+	}
+	var tokens []planToken
+	if v := conf.Validator; v != nil {
+		tokens = v.Tokens
+	}
+	for _, h := range s.Request.Headers {
+		switch strings.ToLower(h[0]) {
+		case "host", ":authority":
+			return "the driver selects routes by Host, so a scenario cannot set it"
+		case "authorization":
+			// A token whose expiry is near now_unix needs the filter's clock at now_unix; a real Envoy runs
+			// on the wall clock. Tokens that expired long ago (or expire long after) behave the same on both.
+			_, tok, _ := strings.Cut(h[1], " ")
+			sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+			hash := hex.EncodeToString(sum[:])
+			for _, t := range tokens {
+				if strings.EqualFold(t.SHA256, hash) && t.ExpiresAt != nil && abs(*t.ExpiresAt-f.NowUnix) < 86400 {
+					return "depends on the filter's clock being now_unix; a real Envoy uses the wall clock"
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+func sortedStrings[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

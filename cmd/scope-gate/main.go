@@ -1,0 +1,45 @@
+// Command scope-gate is the native companion of the scope-gate Wasm filter.
+//
+//	scope-gate check <file.yaml>...   check Envoy bootstraps, Istio and Envoy Gateway resources offline
+//	scope-gate e2e-envoy [flags]      replay e2e/scenarios/scenarios.json against a real Envoy on PATH
+//
+// Exit status: 0 when everything is fine, 1 when a check or a scenario fails, 2 on a usage error.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage:
+  scope-gate check [-q] <file.yaml>...
+      Check Envoy v3 bootstraps (Envoy's field rules, the scope-gate filter's plugin configuration,
+      every route's requirement) and Istio (WasmPlugin, EnvoyFilter, VirtualService) or Envoy Gateway
+      (EnvoyExtensionPolicy, HTTPRoute) resources. Prints the route table and one line per problem;
+      -q prints only the problems. Exits 1 on any error (warnings do not fail).
+  scope-gate e2e-envoy [-scenarios e2e/scenarios/scenarios.json] [-wasm build/scope-gate.wasm] [-envoy envoy] [-v]
+      Replay the scenario table against a real Envoy (needs an envoy binary on PATH).
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "check":
+		return runCheck(args[1:], stdout, stderr)
+	case "e2e-envoy":
+		return runE2EEnvoy(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "scope-gate: unknown command %q\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,290 @@
+package envoyconfig
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/scope-gate/scope-gate/filter/policy"
+)
+
+// CheckBootstrapFile loads a bootstrap and checks it (see CheckBootstrap).
+func CheckBootstrapFile(path string) *Report {
+	b, err := LoadBootstrap(path)
+	if err != nil {
+		r := &Report{}
+		// LoadBootstrap's error already starts with the file name and the JSON path.
+		msg := strings.TrimPrefix(err.Error(), path+": ")
+		where, rest, _ := strings.Cut(msg, ": ")
+		r.errorf(path, where, "%s", rest)
+		return r
+	}
+	return CheckBootstrap(path, b)
+}
+
+// CheckBootstrap checks every scope-gate filter of a parsed bootstrap: its Wasm settings, its plugin
+// configuration (with the filter's own parser), and the requirement of every route of the static route
+// configuration of its connection manager, resolved in the filter's order. file only labels the findings.
+func CheckBootstrap(file string, b *bootstrapv3.Bootstrap) *Report {
+	r := &Report{}
+	filters, err := FindFilters(b)
+	if err != nil {
+		where, rest, _ := strings.Cut(err.Error(), ": ")
+		r.errorf(file, where, "%s", rest)
+		return r
+	}
+	if len(filters) == 0 {
+		r.errorf(file, "$.static_resources.listeners", "no scope-gate filter: no envoy.extensions.filters.http.wasm.v3.Wasm http filter with config.root_id or config.name %q", PluginName)
+		return r
+	}
+	clusters := map[string]bool{}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		clusters[c.GetName()] = true
+	}
+	for _, f := range filters {
+		checkFilter(r, file, f, clusters)
+	}
+	return r
+}
+
+func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
+	cp := f.Where + ".typed_config.config"
+	p := f.Plugin
+	switch {
+	case p.GetFailOpen() || p.GetFailurePolicy() == wasmv3.FailurePolicy_FAIL_OPEN:
+		r.errorf(file, cp, "the filter fails open: a failed VM would forward every request unchecked; set failure_policy: FAIL_CLOSED")
+	case p.GetFailurePolicy() == wasmv3.FailurePolicy_UNSPECIFIED:
+		r.warnf(file, cp+".failure_policy", "not set: set FAIL_CLOSED explicitly (Envoy's documentation has disagreed on the default)")
+	}
+	if p.GetRootId() != "" && p.GetRootId() != PluginName {
+		r.errorf(file, cp+".root_id", "must be %q or empty, got %q (the module registers root id %q)", PluginName, p.GetRootId(), PluginName)
+	}
+	if f.ModuleFilename != "" {
+		if _, err := os.Stat(f.ModuleFilename); err != nil {
+			r.warnf(file, cp+".vm_config.code.local.filename", "%s not found from the current directory, where Envoy resolves relative paths (run make build, and start Envoy from the repository root)", f.ModuleFilename)
+		}
+	}
+	cfg, err := policy.Parse(f.Configuration)
+	if err != nil {
+		r.errorf(file, cp+".configuration", "%v", err)
+		return
+	}
+	if rv, ok := cfg.Validator.(*policy.RemoteValidator); ok && !clusters[rv.Cluster] {
+		r.errorf(file, cp+".configuration", "$.validator.cluster: no static cluster named %q (every validation would fail: 503)", rv.Cluster)
+	}
+
+	hp := strings.TrimSuffix(f.Where, "]")
+	hp = hp[:strings.LastIndex(hp, ".http_filters[")]
+	rc := f.HCM.GetRouteConfig()
+	switch {
+	case f.HCM.GetRds() != nil:
+		r.warnf(file, hp+".rds", "routes come from RDS (%q): their metadata cannot be checked offline", f.HCM.GetRds().GetRouteConfigName())
+		return
+	case f.HCM.GetScopedRoutes() != nil:
+		r.warnf(file, hp+".scoped_routes", "scoped routes cannot be checked offline")
+		return
+	case rc == nil:
+		return
+	}
+	rcp := hp + ".route_config"
+	names := map[string]bool{}
+	ctx := routeCtx{r: r, file: file, f: f, cfg: cfg, clusters: clusters}
+	base := disabledIn(r, file, rcp, rc.GetTypedPerFilterConfig(), f.HTTPFilterName, f.DisabledByDefault)
+	for vi, vh := range rc.GetVirtualHosts() {
+		vp := rcp + ".virtual_hosts[" + strconv.Itoa(vi) + "]"
+		vhReq := ctx.block(vh.GetMetadata(), vp+".metadata", "virtual host "+strconv.Quote(vh.GetName()))
+		vhDisabled := disabledIn(r, file, vp, vh.GetTypedPerFilterConfig(), f.HTTPFilterName, base)
+		for ri, rt := range vh.GetRoutes() {
+			rp := vp + ".routes[" + strconv.Itoa(ri) + "]"
+			names[rt.GetName()] = true
+			ctx.route(vh, rt, rp, vhReq, vhDisabled)
+		}
+	}
+	var unused []string
+	for name := range cfg.Routes {
+		if !names[name] {
+			unused = append(unused, name)
+		}
+	}
+	sort.Strings(unused)
+	for _, name := range unused {
+		r.warnf(file, cp+".configuration", "$.routes[%q]: no route of this connection manager has that name", name)
+	}
+}
+
+type routeCtx struct {
+	r        *Report
+	file     string
+	f        *Filter
+	cfg      *policy.Config
+	clusters map[string]bool
+}
+
+// block decodes the metadata block of a route or virtual host; nil when it has none in the namespace.
+func (c *routeCtx) block(md *corev3.Metadata, where, what string) *policy.Requirement {
+	st, ok := md.GetFilterMetadata()[c.cfg.MetadataNamespace]
+	if !ok {
+		return nil
+	}
+	where += ".filter_metadata." + c.cfg.MetadataNamespace
+	req, at, problem := BlockRequirement(c.cfg, st.AsMap())
+	if problem != "" {
+		c.r.errorf(c.file, where+at, "%s: %s (the filter answers 500)", what, problem)
+	}
+	return req
+}
+
+func (c *routeCtx) route(vh *routev3.VirtualHost, rt *routev3.Route, rp string, vhReq *policy.Requirement, vhDisabled bool) {
+	name := rt.GetName()
+	label := name
+	if label == "" {
+		label = "(unnamed)"
+		c.r.warnf(c.file, rp+".name", "route has no name: errors about it cannot be traced in logs, and the routes map cannot address it")
+	}
+	row := Row{File: c.file, VirtualHost: vh.GetName(), Route: label, Match: DescribeMatch(rt.GetMatch())}
+	c.checkClusters(rt, rp, label)
+	if disabledIn(c.r, c.file, rp, rt.GetTypedPerFilterConfig(), c.f.HTTPFilterName, vhDisabled) {
+		row.Requirement, row.Source = "filter disabled", SourceDisabled
+		c.r.Rows = append(c.r.Rows, row)
+		return
+	}
+	routeReq := c.block(rt.GetMetadata(), rp+".metadata", "route "+strconv.Quote(label))
+	req, source := Resolve(c.cfg, routeReq, name, vhReq)
+	if source == SourceDefault && req.Problem != "" {
+		if c.cfg.DefaultRoute == policy.DefaultDeny {
+			c.r.warnf(c.file, rp, "route %q has no %s block: default_route \"deny\" answers 500", label, c.cfg.MetadataNamespace)
+		} else {
+			c.r.errorf(c.file, rp, "route %q: %s (the filter answers 500)", label, req.Problem)
+		}
+	}
+	row.Requirement, row.Source = Describe(req), source
+	c.r.Rows = append(c.r.Rows, row)
+}
+
+// checkClusters: Envoy refuses a static route naming a cluster it does not have (validate_clusters).
+func (c *routeCtx) checkClusters(rt *routev3.Route, rp, label string) {
+	ra := rt.GetRoute()
+	if ra == nil {
+		return
+	}
+	if cl := ra.GetCluster(); cl != "" && !c.clusters[cl] {
+		c.r.errorf(c.file, rp+".route.cluster", "route %q: unknown cluster %q", label, cl)
+	}
+	for i, wc := range ra.GetWeightedClusters().GetClusters() {
+		if !c.clusters[wc.GetName()] {
+			c.r.errorf(c.file, rp+".route.weighted_clusters.clusters["+strconv.Itoa(i)+"]", "route %q: unknown cluster %q", label, wc.GetName())
+		}
+	}
+}
+
+// Resolve applies the filter's lookup order (route metadata, routes[xds.route_name], virtual host metadata,
+// default_route); routeReq and vhReq are nil when the route or virtual host has no block in the namespace.
+func Resolve(cfg *policy.Config, routeReq *policy.Requirement, routeName string, vhReq *policy.Requirement) (*policy.Requirement, string) {
+	if routeReq != nil {
+		return routeReq, SourceRoute
+	}
+	if req, ok := cfg.Routes[routeName]; ok && routeName != "" {
+		return req, SourceRoutesMap
+	}
+	if vhReq != nil {
+		return vhReq, SourceVirtualHost
+	}
+	return cfg.DefaultRequirement(), SourceDefault
+}
+
+// BlockRequirement turns a metadata block (as structpb.Struct.AsMap or decoded YAML gives it) into a
+// requirement. Envoy hands the filter every leaf without a type tag, and the filter treats a block that is
+// not a map of strings as misconfigured, so a non-string leaf is a problem here too. at is the JSON path
+// suffix (".key") of the offending leaf, if any; problem is empty when the block is good.
+func BlockRequirement(cfg *policy.Config, block map[string]any) (req *policy.Requirement, at, problem string) {
+	keys := make([]string, 0, len(block))
+	for k := range block {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fields := make([][2]string, 0, len(keys))
+	for _, k := range keys {
+		s, ok := block[k].(string)
+		if !ok {
+			msg := fmt.Sprintf("key %q must be a string, got %s", k, kindOf(block[k]))
+			return &policy.Requirement{Problem: msg}, "." + k, msg
+		}
+		fields = append(fields, [2]string{k, s})
+	}
+	req = cfg.RequirementFromFields(fields)
+	return req, "", req.Problem
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64, int, int64, uint64:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// disabledIn applies a typed_per_filter_config map to the inherited disabled state of the filter. The Wasm
+// filter has no per-route configuration: Envoy accepts only FilterConfig{disabled} under its name.
+func disabledIn(r *Report, file, where string, tpfc map[string]*anypb.Any, filterName string, inherited bool) bool {
+	a, ok := tpfc[filterName]
+	if !ok {
+		return inherited
+	}
+	where += ".typed_per_filter_config[" + strconv.Quote(filterName) + "]"
+	fc := &routev3.FilterConfig{}
+	if !a.MessageIs(fc) {
+		r.errorf(file, where, "the Wasm filter has no per-route configuration (%s): only envoy.config.route.v3.FilterConfig{disabled} is accepted", a.GetTypeUrl())
+		return inherited
+	}
+	if err := a.UnmarshalTo(fc); err != nil {
+		r.errorf(file, where, "%v", err)
+		return inherited
+	}
+	if fc.GetConfig() != nil {
+		r.errorf(file, where+".config", "the Wasm filter has no per-route configuration: leave config empty and use route metadata")
+	}
+	return fc.GetDisabled()
+}
+
+// DescribeMatch renders a route match briefly: the path condition, and the method when one is matched.
+func DescribeMatch(m *routev3.RouteMatch) string {
+	var s string
+	switch {
+	case m.GetPrefix() != "" || m.GetPathSpecifier() == nil:
+		s = "prefix " + m.GetPrefix()
+	case m.GetPath() != "":
+		s = "path " + m.GetPath()
+	case m.GetPathSeparatedPrefix() != "":
+		s = "prefix " + m.GetPathSeparatedPrefix() + " (segments)"
+	case m.GetSafeRegex() != nil:
+		s = "regex " + m.GetSafeRegex().GetRegex()
+	case m.GetPathMatchPolicy() != nil:
+		s = "path template"
+	case m.GetConnectMatcher() != nil:
+		s = "CONNECT"
+	}
+	for _, h := range m.GetHeaders() {
+		if h.GetName() == ":method" {
+			if e := h.GetStringMatch().GetExact(); e != "" {
+				s = e + " " + s
+			}
+		}
+	}
+	return s
+}

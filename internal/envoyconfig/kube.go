@@ -1,0 +1,444 @@
+package envoyconfig
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/scope-gate/scope-gate/filter/policy"
+)
+
+// Document is one Kubernetes resource of a (multi-document) YAML file.
+type Document struct {
+	File       string
+	Index      int // position in the file, from 0
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+	Object     map[string]any // the whole resource, decoded from YAML
+}
+
+func (d *Document) where(path string) string {
+	return d.Kind + " " + d.Namespace + "/" + d.Name + " (document " + strconv.Itoa(d.Index) + "): " + path
+}
+
+var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
+
+// SplitDocuments splits a multi-document YAML file at its "---" lines; documents that are empty or only
+// comments are dropped.
+func SplitDocuments(data []byte) [][]byte {
+	var out [][]byte
+	for _, part := range docSeparator.Split(string(data), -1) {
+		if hasContent(part) {
+			out = append(out, []byte(part))
+		}
+	}
+	return out
+}
+
+func hasContent(s string) bool {
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if t != "" && !strings.HasPrefix(t, "#") {
+			return true
+		}
+	}
+	return false
+}
+
+// IsKubernetes tells whether a YAML file holds Kubernetes resources (apiVersion and kind at the top level of
+// its first document) rather than an Envoy bootstrap.
+func IsKubernetes(data []byte) bool {
+	docs := SplitDocuments(data)
+	if len(docs) == 0 {
+		return false
+	}
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := yaml.Unmarshal(docs[0], &head); err != nil {
+		return false
+	}
+	return head.APIVersion != "" && head.Kind != ""
+}
+
+// ParseDocuments decodes every document of a Kubernetes YAML file.
+func ParseDocuments(file string, data []byte) ([]*Document, *Report) {
+	r := &Report{}
+	var out []*Document
+	for i, raw := range SplitDocuments(data) {
+		js, err := yaml.YAMLToJSON(raw)
+		if err != nil {
+			r.errorf(file, "document "+strconv.Itoa(i), "not YAML: %v", err)
+			continue
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(js, &obj); err != nil || obj == nil {
+			r.errorf(file, "document "+strconv.Itoa(i), "not a YAML map")
+			continue
+		}
+		d := &Document{File: file, Index: i, Object: obj}
+		d.APIVersion, _ = obj["apiVersion"].(string)
+		d.Kind, _ = obj["kind"].(string)
+		md, _ := obj["metadata"].(map[string]any)
+		d.Name, _ = md["name"].(string)
+		d.Namespace, _ = md["namespace"].(string)
+		if d.Namespace == "" {
+			d.Namespace = "default"
+		}
+		out = append(out, d)
+	}
+	return out, r
+}
+
+// at walks a decoded YAML tree along keys (strings) and list indexes (ints).
+func at(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		case int:
+			l, ok := v.([]any)
+			if !ok || k >= len(l) {
+				return nil
+			}
+			v = l[k]
+		}
+	}
+	return v
+}
+
+func asString(v any) string { s, _ := v.(string); return s }
+
+// pluginConfigBytes turns a decoded YAML/JSON configuration value into the JSON the plugin receives.
+func pluginConfigBytes(v any) []byte {
+	if v == nil {
+		return nil
+	}
+	if s, ok := v.(string); ok { // some tools take the configuration as a JSON string
+		return []byte(s)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // a tree decoded from JSON always re-encodes
+	return bytes.TrimSpace(b.Bytes())
+}
+
+// plugin is a scope-gate configuration found in a WasmPlugin or an EnvoyExtensionPolicy.
+type plugin struct {
+	doc   *Document
+	where string
+	cfg   *policy.Config
+}
+
+// CheckDocuments checks a set of Istio and Envoy Gateway resources together, so that names can be
+// cross-checked across files: WasmPlugin (Istio) and EnvoyExtensionPolicy (Envoy Gateway) plugin
+// configurations with the filter's parser, EnvoyFilter route metadata patches with the filter's requirement
+// rules, and route names against VirtualService http[].name and the names Envoy Gateway generates for
+// HTTPRoute rules.
+func CheckDocuments(docs []*Document) *Report {
+	r := &Report{}
+	var istio, gateway []plugin
+	var filters, services, httpRoutes []*Document
+	for _, d := range docs {
+		switch d.Kind {
+		case "WasmPlugin":
+			if p, ok := checkWasmPlugin(r, d); ok {
+				istio = append(istio, p)
+			}
+		case "EnvoyExtensionPolicy":
+			gateway = append(gateway, checkExtensionPolicy(r, d)...)
+		case "EnvoyFilter":
+			filters = append(filters, d)
+		case "VirtualService":
+			services = append(services, d)
+		case "HTTPRoute":
+			httpRoutes = append(httpRoutes, d)
+		default:
+			r.warnf(d.File, d.where("kind"), "%s is not checked", d.Kind)
+		}
+	}
+	// EnvoyFilter blocks are read by the Istio plugin; without one among the inputs, check them against a
+	// configuration with the default namespace and a validator, so that only the blocks themselves are judged.
+	cfg := fallbackConfig()
+	if len(istio) > 0 {
+		cfg = istio[0].cfg
+	}
+	vsNames := virtualServiceRoutes(services)
+	patched := map[string]*policy.Requirement{}
+	for _, d := range filters {
+		checkEnvoyFilter(r, d, cfg, vsNames, patched)
+	}
+	for _, p := range istio {
+		for _, name := range sortedKeys(p.cfg.Routes) {
+			if len(services) > 0 && vsNames[name] == nil {
+				r.errorf(p.doc.File, p.doc.where(p.where+".routes["+strconv.Quote(name)+"]"), "no VirtualService http[].name %q among the inputs: the entry never applies", name)
+			}
+		}
+	}
+	istioRows(r, services, vsNames, cfg, patched)
+	gatewayRows(r, gateway, httpRoutes)
+	return r
+}
+
+func fallbackConfig() *policy.Config {
+	cfg, err := policy.Parse([]byte(`{"validator":{"type":"static","tokens":[]}}`))
+	if err != nil {
+		panic("envoyconfig: fallback configuration rejected: " + err.Error())
+	}
+	return cfg
+}
+
+func checkWasmPlugin(r *Report, d *Document) (plugin, bool) {
+	spec, _ := d.Object["spec"].(map[string]any)
+	name, url := asString(spec["pluginName"]), asString(spec["url"])
+	if name != PluginName && !strings.Contains(url, "scope-gate") && !strings.Contains(url, "scope_gate") {
+		r.warnf(d.File, d.where("spec.pluginName"), "not a scope-gate plugin (pluginName %q, url %q): not checked", name, url)
+		return plugin{}, false
+	}
+	if name != "" && name != PluginName {
+		r.errorf(d.File, d.where("spec.pluginName"), "must be %q (the module's root id), got %q", PluginName, name)
+	}
+	if fs := asString(spec["failStrategy"]); fs != "FAIL_CLOSE" {
+		r.errorf(d.File, d.where("spec.failStrategy"), "must be FAIL_CLOSE, got %q: an authorization filter must not be skipped when its VM fails", fs)
+	}
+	if ph := asString(spec["phase"]); ph != "AUTHN" {
+		r.warnf(d.File, d.where("spec.phase"), "is %q: AUTHN runs scope-gate before Istio's own authorization filters, so their decisions see only authenticated requests", ph)
+	}
+	if t := asString(spec["type"]); t != "" && t != "HTTP" {
+		r.errorf(d.File, d.where("spec.type"), "must be HTTP, got %q: scope-gate is an HTTP filter", t)
+	}
+	cfg, err := policy.Parse(pluginConfigBytes(spec["pluginConfig"]))
+	if err != nil {
+		r.errorf(d.File, d.where("spec.pluginConfig"), "%v", err)
+		return plugin{}, false
+	}
+	return plugin{doc: d, where: "spec.pluginConfig", cfg: cfg}, true
+}
+
+func checkExtensionPolicy(r *Report, d *Document) []plugin {
+	var out []plugin
+	list, _ := at(d.Object, "spec", "wasm").([]any)
+	for i := range list {
+		wp := "spec.wasm[" + strconv.Itoa(i) + "]"
+		w, _ := list[i].(map[string]any)
+		if root := asString(w["rootID"]); root != PluginName {
+			r.errorf(d.File, d.where(wp+".rootID"), "must be %q (the module's root id), got %q", PluginName, root)
+		}
+		if fo, ok := w["failOpen"].(bool); ok && fo {
+			r.errorf(d.File, d.where(wp+".failOpen"), "must be false: an authorization filter must not be skipped when its VM fails")
+		}
+		cfg, err := policy.Parse(pluginConfigBytes(w["config"]))
+		if err != nil {
+			r.errorf(d.File, d.where(wp+".config"), "%v", err)
+			continue
+		}
+		out = append(out, plugin{doc: d, where: wp + ".config", cfg: cfg})
+	}
+	if len(list) == 0 {
+		r.errorf(d.File, d.where("spec.wasm"), "no wasm extension")
+	}
+	return out
+}
+
+// virtualServiceRoutes maps each named http route of the VirtualServices to its service and index.
+func virtualServiceRoutes(services []*Document) map[string]*vsRoute {
+	out := map[string]*vsRoute{}
+	for _, d := range services {
+		list, _ := at(d.Object, "spec", "http").([]any)
+		for i := range list {
+			name := asString(at(list[i], "name"))
+			if name == "" {
+				continue
+			}
+			out[name] = &vsRoute{doc: d, index: i, name: name, match: vsMatch(at(list[i], "match", 0, "uri"))}
+		}
+	}
+	return out
+}
+
+type vsRoute struct {
+	doc   *Document
+	index int
+	name  string
+	match string
+}
+
+func vsMatch(uri any) string {
+	m, _ := uri.(map[string]any)
+	for _, k := range []string{"prefix", "exact", "regex"} {
+		if s := asString(m[k]); s != "" {
+			return k + " " + s
+		}
+	}
+	return "prefix /"
+}
+
+func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Config, vs map[string]*vsRoute, patched map[string]*policy.Requirement) {
+	patches, _ := at(d.Object, "spec", "configPatches").([]any)
+	for i := range patches {
+		pp := "spec.configPatches[" + strconv.Itoa(i) + "]"
+		p := patches[i]
+		fm, _ := at(p, "patch", "value", "metadata", "filter_metadata").(map[string]any)
+		block, present := fm[cfg.MetadataNamespace]
+		if !present {
+			continue
+		}
+		bp := pp + ".patch.value.metadata.filter_metadata." + cfg.MetadataNamespace
+		if a := asString(at(p, "applyTo")); a != "HTTP_ROUTE" {
+			r.errorf(d.File, d.where(pp+".applyTo"), "must be HTTP_ROUTE for a patch that sets route metadata, got %q", a)
+		}
+		if op := asString(at(p, "patch", "operation")); op != "MERGE" {
+			r.errorf(d.File, d.where(pp+".patch.operation"), "must be MERGE (the patch adds metadata to an existing route), got %q", op)
+		}
+		routeName := asString(at(p, "match", "routeConfiguration", "vhost", "route", "name"))
+		label := routeName
+		if routeName == "" {
+			label = "(every route of the matched virtual hosts)"
+			r.warnf(d.File, d.where(pp+".match.routeConfiguration.vhost.route.name"), "not set: the block is merged into every route the match selects")
+		} else if len(vs) > 0 && vs[routeName] == nil {
+			r.errorf(d.File, d.where(pp+".match.routeConfiguration.vhost.route.name"), "no VirtualService http[].name %q among the inputs: the patch never applies and the route falls back to default_route", routeName)
+		}
+		m, ok := block.(map[string]any)
+		if !ok {
+			r.errorf(d.File, d.where(bp), "route %s: the block must be a map of strings, got %s", label, kindOf(block))
+			continue
+		}
+		req, sub, problem := BlockRequirement(cfg, m)
+		if problem != "" {
+			r.errorf(d.File, d.where(bp+sub), "route %s: %s (the filter answers 500)", label, problem)
+		}
+		if routeName != "" {
+			patched[routeName] = req
+		}
+	}
+}
+
+// istioRows lists each VirtualService route with the requirement it gets: the EnvoyFilter block, else the
+// routes map entry, else default_route (Istio sets no virtual host metadata).
+func istioRows(r *Report, services []*Document, vs map[string]*vsRoute, cfg *policy.Config, patched map[string]*policy.Requirement) {
+	for _, d := range services {
+		hosts, _ := at(d.Object, "spec", "hosts").([]any)
+		var hs []string
+		for _, h := range hosts {
+			hs = append(hs, asString(h))
+		}
+		list, _ := at(d.Object, "spec", "http").([]any)
+		for i := range list {
+			name := asString(at(list[i], "name"))
+			row := Row{File: d.File, VirtualHost: strings.Join(hs, ","), Route: name, Match: vsMatch(at(list[i], "match", 0, "uri"))}
+			if name == "" {
+				row.Route = "(unnamed)"
+				r.warnf(d.File, d.where("spec.http["+strconv.Itoa(i)+"].name"), "route has no name: no EnvoyFilter patch or routes entry can address it")
+			}
+			req, source := Resolve(cfg, patched[name], name, nil)
+			if patched[name] != nil {
+				source = "EnvoyFilter"
+			}
+			row.Requirement, row.Source = Describe(req), source
+			r.Rows = append(r.Rows, row)
+		}
+	}
+}
+
+// GatewayRouteNames returns the xDS route names Envoy Gateway generates for an HTTPRoute:
+// "httproute/<namespace>/<name>/rule/<rule index>/match/<match index>/<hostname>", the hostname with its
+// dots replaced by underscores, one route per hostname, and "*" when the HTTPRoute lists no hostname (the
+// Gateway listener's hostname may then take its place). A rule without matches has one implicit match.
+func GatewayRouteNames(d *Document) []string {
+	var hosts []string
+	hl, _ := at(d.Object, "spec", "hostnames").([]any)
+	for _, h := range hl {
+		hosts = append(hosts, strings.ReplaceAll(asString(h), ".", "_"))
+	}
+	if len(hosts) == 0 {
+		hosts = []string{"*"}
+	}
+	var out []string
+	rules, _ := at(d.Object, "spec", "rules").([]any)
+	for ri := range rules {
+		matches, _ := at(rules[ri], "matches").([]any)
+		n := len(matches)
+		if n == 0 {
+			n = 1
+		}
+		for mi := 0; mi < n; mi++ {
+			for _, h := range hosts {
+				out = append(out, "httproute/"+d.Namespace+"/"+d.Name+"/rule/"+strconv.Itoa(ri)+"/match/"+strconv.Itoa(mi)+"/"+h)
+			}
+		}
+	}
+	return out
+}
+
+func gatewayRows(r *Report, plugins []plugin, httpRoutes []*Document) {
+	known := map[string]*Document{}
+	for _, d := range httpRoutes {
+		for _, n := range GatewayRouteNames(d) {
+			known[n] = d
+		}
+	}
+	for _, p := range plugins {
+		for _, name := range sortedKeys(p.cfg.Routes) {
+			if len(httpRoutes) == 0 || known[name] != nil {
+				continue
+			}
+			where := p.doc.where(p.where + ".routes[" + strconv.Quote(name) + "]")
+			for _, d := range httpRoutes {
+				if strings.HasPrefix(name, "httproute/"+d.Namespace+"/"+d.Name+"/") {
+					r.errorf(p.doc.File, where, "HTTPRoute %s/%s generates no route of that name (it generates %s)", d.Namespace, d.Name, strings.Join(GatewayRouteNames(d), ", "))
+					where = ""
+					break
+				}
+			}
+			if where != "" {
+				r.warnf(p.doc.File, where, "names no rule of the HTTPRoutes among the inputs")
+			}
+		}
+		for _, d := range httpRoutes {
+			for _, name := range GatewayRouteNames(d) {
+				req, source := Resolve(p.cfg, nil, name, nil)
+				r.Rows = append(r.Rows, Row{File: d.File, VirtualHost: d.Namespace + "/" + d.Name, Route: name,
+					Match: gatewayMatch(d, name), Requirement: Describe(req), Source: source})
+			}
+		}
+	}
+}
+
+func gatewayMatch(d *Document, name string) string {
+	// name: httproute/<ns>/<name>/rule/<r>/match/<m>/<host>
+	parts := strings.Split(name, "/")
+	ri, _ := strconv.Atoi(parts[4])
+	mi, _ := strconv.Atoi(parts[6])
+	path, _ := at(d.Object, "spec", "rules", ri, "matches", mi, "path").(map[string]any)
+	s := "prefix /"
+	if path != nil {
+		kind := map[string]string{"PathPrefix": "prefix", "Exact": "path", "RegularExpression": "regex"}[asString(path["type"])]
+		s = kind + " " + asString(path["value"])
+	}
+	if m := asString(at(d.Object, "spec", "rules", ri, "matches", mi, "method")); m != "" {
+		s = m + " " + s
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
