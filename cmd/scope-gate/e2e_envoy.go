@@ -64,7 +64,7 @@ func runE2EEnvoy(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer up.Close()
-	val, err := startValidatorStub(f)
+	val, err := scenarios.StartValidatorStub(f)
 	if err != nil {
 		fmt.Fprintln(stderr, "e2e-envoy: validator:", err)
 		return 1
@@ -104,7 +104,7 @@ type result struct {
 }
 
 // runGroup starts one Envoy with the group's configuration and replays its scenarios.
-func runGroup(bin string, f *scenarios.File, g *e2eGroup, upstreamPort uint32, val *validatorStub) []result {
+func runGroup(bin string, f *scenarios.File, g *e2eGroup, upstreamPort uint32, val *scenarios.ValidatorStub) []result {
 	failAll := func(err error) []result {
 		out := make([]result, len(g.Scenarios))
 		for i, s := range g.Scenarios {
@@ -122,7 +122,7 @@ func runGroup(bin string, f *scenarios.File, g *e2eGroup, upstreamPort uint32, v
 	}
 	spec := g.Spec
 	spec.ListenPort, spec.AdminPort, spec.UpstreamPort = ports[0], ports[1], upstreamPort
-	spec.ExtraClusters = map[string]uint32{"validator": val.port, "validator_refused": refused[0]}
+	spec.ExtraClusters = map[string]uint32{"validator": val.Port(), "validator_refused": refused[0]}
 	b := envoyconfig.Build(spec)
 	if err := envoyconfig.Validate(b); err != nil {
 		return failAll(fmt.Errorf("generated bootstrap is invalid: %v", err))
@@ -174,9 +174,9 @@ func runGroup(bin string, f *scenarios.File, g *e2eGroup, upstreamPort uint32, v
 	base := "http://127.0.0.1:" + strconv.Itoa(int(ports[0]))
 	var out []result
 	for _, s := range g.Scenarios {
-		val.set(s.Validator)
+		val.Set(s.Validator)
 		err := runScenario(client, base, e, f, s)
-		if verr := val.check(s); verr != nil {
+		if verr := val.Check(s); verr != nil {
 			err = errors.Join(err, verr)
 		}
 		out = append(out, result{s.Name, err})

@@ -18,14 +18,14 @@ func TestScenarios(t *testing.T) {
 	}
 	for _, profile := range profiles {
 		t.Run(string(profile), func(t *testing.T) {
-			v := newValidatorServer(t)
-			h := newHost(t, profile, map[string]string{"validator": v.addr(), "validator_refused": refusedAddr(t)})
+			v, refused := startValidator(t)
+			h := newHost(t, profile, map[string]string{"validator": v.Addr(), "validator_refused": refused})
 			for _, s := range table.Scenarios {
 				t.Run(s.Name, func(t *testing.T) {
-					v.set(s.Validator)
+					v.Set(s.Validator)
 					runScenario(t, h, s)
-					if s.Validator != nil {
-						checkValidator(t, v, s)
+					if err := v.Check(s); err != nil {
+						t.Error(err)
 					}
 				})
 			}

@@ -1,4 +1,4 @@
-package main
+package scenarios
 
 import (
 	"encoding/json"
@@ -9,28 +9,28 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/scope-gate/scope-gate/e2e/scenarios"
 )
 
-// validatorStub is the server behind cluster "validator": it answers as the current scenario says and
-// records what it received (the same behaviour as the wazero suite's, e2e/scenarios/validator_test.go).
-type validatorStub struct {
+// ValidatorStub is the loopback server behind cluster "validator" for every driver of the table (the wazero
+// suite, the local gateway, a real Envoy): it answers as the current scenario's Validator says and records
+// what it received.
+type ValidatorStub struct {
 	srv      *http.Server
 	port     uint32
 	accounts map[string]map[string]any // the "reference_account" fixture: token → body
 
 	mu        sync.Mutex
-	behaviour *scenarios.Validator
-	requests  []scenarios.ValidatorRequest
+	behaviour *Validator
+	requests  []ValidatorRequest
 }
 
-func startValidatorStub(f *scenarios.File) (*validatorStub, error) {
+// StartValidatorStub listens on a free loopback port.
+func StartValidatorStub(f *File) (*ValidatorStub, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	v := &validatorStub{port: uint32(ln.Addr().(*net.TCPAddr).Port), accounts: map[string]map[string]any{
+	v := &ValidatorStub{port: uint32(ln.Addr().(*net.TCPAddr).Port), accounts: map[string]map[string]any{
 		f.Tokens["account"].Token: {"subject_type": "account", "subject_email": "user@example.com",
 			"account": map[string]any{"id": "42", "email": "user@example.com", "name": "User"}, "workspaces": []any{}, "default_workspace_id": nil},
 		f.Tokens["sso"].Token: {"subject_type": "external_sso", "subject_email": "sso@example.com", "account": nil,
@@ -41,17 +41,35 @@ func startValidatorStub(f *scenarios.File) (*validatorStub, error) {
 	return v, nil
 }
 
-func (v *validatorStub) Close() { _ = v.srv.Close() }
+// Close stops the server.
+func (v *ValidatorStub) Close() { _ = v.srv.Close() }
 
-func (v *validatorStub) set(b *scenarios.Validator) {
+// Port is the stub's loopback port; Addr is "127.0.0.1:<port>".
+func (v *ValidatorStub) Port() uint32 { return v.port }
+
+// Addr is the stub's address.
+func (v *ValidatorStub) Addr() string { return fmt.Sprintf("127.0.0.1:%d", v.port) }
+
+// RefusedAddr returns a loopback address nothing listens on (for cluster "validator_refused").
+func RefusedAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
+}
+
+// Set makes the stub answer as b says from now on and forgets what it received.
+func (v *ValidatorStub) Set(b *Validator) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.behaviour, v.requests = b, nil
 }
 
-func (v *validatorStub) serve(w http.ResponseWriter, r *http.Request) {
+func (v *ValidatorStub) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	rec := scenarios.ValidatorRequest{Method: r.Method, Path: r.URL.RequestURI(), Body: string(body), Headers: map[string]string{":authority": r.Host}}
+	rec := ValidatorRequest{Method: r.Method, Path: r.URL.RequestURI(), Body: string(body), Headers: map[string]string{":authority": r.Host}}
 	for k := range r.Header {
 		rec.Headers[strings.ToLower(k)] = r.Header.Get(k)
 	}
@@ -75,7 +93,7 @@ func (v *validatorStub) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // referenceAccount mimics the reference backend's GET /openapi/v1/account.
-func (v *validatorStub) referenceAccount(w http.ResponseWriter, r *http.Request) {
+func (v *ValidatorStub) referenceAccount(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet || r.URL.Path != "/openapi/v1/account" {
 		http.NotFound(w, r)
 		return
@@ -91,16 +109,16 @@ func (v *validatorStub) referenceAccount(w http.ResponseWriter, r *http.Request)
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// check compares what the stub received with the scenario's expectation (when the scenario has a
+// Check compares what the stub received with the scenario's expectation (when the scenario has a
 // validator). A slow answer may arrive after the client's reply (a timeout), so calls are awaited briefly.
-func (v *validatorStub) check(s scenarios.Scenario) error {
+func (v *ValidatorStub) Check(s Scenario) error {
 	if s.Validator == nil {
 		return nil
 	}
-	var got []scenarios.ValidatorRequest
+	var got []ValidatorRequest
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
 		v.mu.Lock()
-		got = append([]scenarios.ValidatorRequest(nil), v.requests...)
+		got = append([]ValidatorRequest(nil), v.requests...)
 		v.mu.Unlock()
 		if len(got) >= s.Expect.ValidatorCalls || time.Now().After(deadline) {
 			break
