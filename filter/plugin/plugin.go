@@ -35,6 +35,7 @@ type pluginContext struct {
 	types.DefaultPluginContext
 	id       uint32
 	cfg      *policy.Config
+	paths    *paths
 	reqs     *policy.RequirementCache
 	counters map[string]stdgobridge.Counter
 	inflight map[bearer.Hash]*flight // remote validations in progress in this VM, by token hash
@@ -76,6 +77,7 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 		p.counters = counters
 	}
 	p.cfg = cfg
+	p.paths = newPaths(cfg)
 	p.reqs = policy.NewRequirementCache(cfg, maxCachedRequirements)
 	stdgobridge.LogInfo("scope-gate: started: " + describe(cfg))
 	if cfg.Validator == nil && cfg.DefaultRoute == policy.DefaultBearer {
@@ -84,17 +86,37 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 	return types.OnPluginStartStatusOK
 }
 
+// paths are the property paths read per request, serialized once per configuration.
+type paths struct {
+	routeBlock, virtualHostBlock stdgobridge.PropertyPath
+}
+
+func newPaths(cfg *policy.Config) *paths {
+	return &paths{
+		routeBlock:       stdgobridge.NewPropertyPath(cfg.RouteBlockPath()...),
+		virtualHostBlock: stdgobridge.NewPropertyPath(cfg.VirtualHostBlockPath()...),
+	}
+}
+
+var routeNamePath = stdgobridge.NewPropertyPath("xds", "route_name")
+
 func describe(cfg *policy.Config) string {
 	v := "none"
-	if s, ok := cfg.Validator.(*policy.StaticValidator); ok {
-		v = "static (" + strconv.Itoa(s.Len()) + " tokens)"
+	switch val := cfg.Validator.(type) {
+	case *policy.StaticValidator:
+		v = "static (" + strconv.Itoa(val.Len()) + " tokens)"
+	case *policy.RemoteValidator:
+		v = val.Kind + " (cluster " + strconv.Quote(val.Cluster) + ")"
+	case nil:
+	default:
+		v = val.Type()
 	}
 	return "mode=" + cfg.Mode.String() + " namespace=" + cfg.MetadataNamespace + " default_route=" +
 		cfg.DefaultRoute.String() + " validator=" + v + " token_kinds=" + strconv.Itoa(len(cfg.TokenKinds))
 }
 
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	return &httpContext{id: contextID, p: p, cfg: p.cfg, reqs: p.reqs}
+	return &httpContext{id: contextID, p: p, cfg: p.cfg, paths: p.paths, reqs: p.reqs}
 }
 
 // count increments a counter. A metric failure must never change a decision, so its error is dropped.
@@ -106,10 +128,11 @@ func (p *pluginContext) count(name string) {
 
 type httpContext struct {
 	types.DefaultHttpContext
-	id   uint32
-	p    *pluginContext
-	cfg  *policy.Config // the configuration in force when the stream began
-	reqs *policy.RequirementCache
+	id    uint32
+	p     *pluginContext
+	cfg   *policy.Config // the configuration in force when the stream began
+	paths *paths
+	reqs  *policy.RequirementCache
 
 	// Set while the stream waits for a remote validation.
 	waiting *flight
@@ -145,7 +168,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 // requirement resolves what the route requires (contract §3, README "routes"): the route's metadata block,
 // else the configured routes[xds.route_name], else the virtual host's block, else default_route.
 func (h *httpContext) requirement() (*policy.Requirement, error) {
-	if r, found, err := h.block(h.cfg.RouteBlockPath()); found || err != nil {
+	if r, found, err := h.block(h.paths.routeBlock); found || err != nil {
 		return r, err
 	}
 	if len(h.cfg.Routes) > 0 {
@@ -159,17 +182,15 @@ func (h *httpContext) requirement() (*policy.Requirement, error) {
 			return nil, errors.New("cannot read xds.route_name: " + err.Error())
 		}
 	}
-	if r, found, err := h.block(h.cfg.VirtualHostBlockPath()); found || err != nil {
+	if r, found, err := h.block(h.paths.virtualHostBlock); found || err != nil {
 		return r, err
 	}
 	return h.cfg.DefaultRequirement(), nil
 }
 
-var routeNamePath = []string{"xds", "route_name"}
-
 // block reads one metadata block. Status 3 is how Envoy reports a JSON null; anything but "not found" is a
 // broken block and fails closed.
-func (h *httpContext) block(path []string) (*policy.Requirement, bool, error) {
+func (h *httpContext) block(path stdgobridge.PropertyPath) (*policy.Requirement, bool, error) {
 	raw, err := stdgobridge.GetProperty(path)
 	switch {
 	case err == nil:
@@ -177,21 +198,20 @@ func (h *httpContext) block(path []string) (*policy.Requirement, bool, error) {
 	case errors.Is(err, types.ErrorStatusNotFound):
 		return nil, false, nil
 	default:
-		return nil, false, errors.New("cannot read metadata " + joinPath(path) + ": " + err.Error())
+		return nil, false, errors.New("cannot read metadata " + dotted(path) + ": " + err.Error())
 	}
 }
 
 func (h *httpContext) decide(req *policy.Requirement) types.Action {
-	check := policy.Check{Verdict: policy.DenyMisconfigured}
+	// Authorization headers are read only when the route needs a bearer (steps 1 and 2 come first).
+	count, first := 0, ""
 	if req.Problem == "" && !req.Public {
-		count, first, err := authorizationHeaders()
-		if err != nil {
+		var err error
+		if count, first, err = authorizationHeaders(); err != nil {
 			return h.failClosed(err.Error())
 		}
-		check = h.cfg.Check(req, count, first)
-	} else {
-		check = h.cfg.Check(req, 0, "")
 	}
+	check := h.cfg.Check(req, count, first)
 	if check.Verdict != policy.NeedsValidation {
 		return h.apply(req, h.cfg.Deny(check.Verdict, req), check)
 	}
@@ -327,6 +347,17 @@ var failReply = func() *policy.Reply {
 	return cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement()).Reply
 }()
 
+// dotted renders a serialized property path for a log line.
+func dotted(path stdgobridge.PropertyPath) string {
+	b := []byte(string(path))
+	for i, c := range b {
+		if c == 0 {
+			b[i] = '.'
+		}
+	}
+	return string(b)
+}
+
 func firstError(errs ...error) error {
 	for _, err := range errs {
 		if err != nil {
@@ -334,17 +365,6 @@ func firstError(errs ...error) error {
 		}
 	}
 	return nil
-}
-
-func joinPath(path []string) string {
-	s := ""
-	for i, p := range path {
-		if i > 0 {
-			s += "."
-		}
-		s += p
-	}
-	return s
 }
 
 func panicText(r any) string {

@@ -59,15 +59,21 @@ func GetPluginConfiguration() ([]byte, error) {
 	return getBuffer(internal.BufferTypePluginConfiguration, 0, 1<<31-1)
 }
 
-// GetProperty returns a property's raw value; path segments are joined with NUL as the ABI requires.
-func GetProperty(path []string) ([]byte, error) {
-	raw := internal.SerializePropertyPath(path)
-	if len(raw) == 0 {
+// PropertyPath is a property path serialized once (segments joined with NUL, as the ABI requires), so that
+// reading a fixed property on every request does not serialize its path every time.
+type PropertyPath []byte
+
+// NewPropertyPath serializes path.
+func NewPropertyPath(path ...string) PropertyPath { return internal.SerializePropertyPath(path) }
+
+// GetProperty returns a property's raw value.
+func GetProperty(path PropertyPath) ([]byte, error) {
+	if len(path) == 0 {
 		return nil, types.ErrorStatusBadArgument
 	}
 	var ptr *byte
 	var size int
-	if err := status(internal.ProxyGetProperty(&raw[0], len(raw), &ptr, &size)); err != nil {
+	if err := status(internal.ProxyGetProperty(&path[0], len(path), &ptr, &size)); err != nil {
 		return nil, err
 	}
 	return bytesOf(ptr, size), nil
