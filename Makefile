@@ -5,7 +5,7 @@ BRIDGE    := filter/stdgobridge
 FUZZTIME  ?= 30s
 GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
 
-.PHONY: all build test test-native test-bridge fuzz check lint clean e2e-envoy check-config
+.PHONY: all build test test-native test-bridge fuzz check lint clean e2e-envoy check-config bench
 
 all: build
 
@@ -60,6 +60,11 @@ check lint:
 		if ! cmp -s go.mod /tmp/scope-gate.bridge.mod || ! cmp -s go.sum /tmp/scope-gate.bridge.sum; then \
 			echo "go mod tidy changed $(BRIDGE)/go.mod: commit the tidy result"; \
 			cp /tmp/scope-gate.bridge.mod go.mod; cp /tmp/scope-gate.bridge.sum go.sum; exit 1; fi
+
+# Performance report (PERFORMANCE.md): every benchmark side by side in one process, cold start, and linear
+# memory over 1M requests per profile. About 3-4 minutes; prints markdown on stdout.
+bench: build
+	SCOPE_GATE_WASM=$(CURDIR)/$(WASM) $(GO) run ./bench/cmd/report
 
 # Offline check of every example under envoy/: Envoy's own API rules, the filter's own parsers.
 check-config:

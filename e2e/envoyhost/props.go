@@ -261,6 +261,9 @@ func (s *stream) requestProperty(dst []byte, parts [][]byte) ([]byte, status) {
 	case "protocol":
 		return append(dst, "HTTP/1.1"...), statusOK
 	case "id":
+		if s.requestID == "" {
+			s.requestID = newUUID()
+		}
 		return append(dst, s.requestID...), statusOK
 	case "referer", "useragent":
 		h := "user-agent"

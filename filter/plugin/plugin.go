@@ -39,6 +39,7 @@ type pluginContext struct {
 	reqs     *policy.RequirementCache
 	counters map[string]stdgobridge.Counter
 	inflight map[bearer.Hash]*flight // remote validations in progress in this VM, by token hash
+	jwt      jwtState                // JWT keys and JWKS fetch of this VM (jwt.go; empty without -tags jwt)
 }
 
 // OnPluginStart parses the configuration once; a bad one rejects the plugin (Envoy then refuses the
@@ -134,6 +135,10 @@ type httpContext struct {
 	paths *paths
 	reqs  *policy.RequirementCache
 
+	// The request headers as read at the start of OnHttpRequestHeaders (views into host memory; dropped
+	// once the decision is made).
+	headers [][2]string
+
 	// Set while the stream waits for a remote validation.
 	waiting *flight
 	req     *policy.Requirement
@@ -152,12 +157,32 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	if h.cfg == nil {
 		return h.failClosed("no configuration")
 	}
+	// One read of every request header serves both anti-spoofing and the Authorization count
+	// (proxy_get_header_map_value would only return the first of repeated headers).
+	headers, err := stdgobridge.GetHttpRequestHeaders()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		return h.failClosed("cannot read request headers: " + err.Error())
+	}
 	// Anti-spoofing first, on every route: the upstream must only ever see identity headers set here.
-	for _, name := range h.cfg.SpoofableHeaders() {
+	// Only names actually present are removed (the host removes every value of a name at once).
+	var present uint8 // bit i: SpoofableHeaders()[i] is present
+	spoofable := h.cfg.SpoofableHeaders()
+	for _, kv := range headers {
+		for i, name := range spoofable {
+			if equalFoldASCII(kv[0], name) {
+				present |= 1 << i
+			}
+		}
+	}
+	for i, name := range spoofable {
+		if present&(1<<i) == 0 {
+			continue
+		}
 		if err := stdgobridge.RemoveHttpRequestHeader(name); err != nil {
 			return h.failClosed("cannot remove header " + name + ": " + err.Error())
 		}
 	}
+	h.headers = headers
 	req, err := h.requirement()
 	if err != nil {
 		return h.failClosed(err.Error())
@@ -206,11 +231,9 @@ func (h *httpContext) decide(req *policy.Requirement) types.Action {
 	// Authorization headers are read only when the route needs a bearer (steps 1 and 2 come first).
 	count, first := 0, ""
 	if req.Problem == "" && !req.Public {
-		var err error
-		if count, first, err = authorizationHeaders(); err != nil {
-			return h.failClosed(err.Error())
-		}
+		count, first = authorization(h.headers)
 	}
+	h.headers = nil
 	check := h.cfg.Check(req, count, first)
 	if check.Verdict != policy.NeedsValidation {
 		return h.apply(req, h.cfg.Deny(check.Verdict, req), check)
@@ -221,40 +244,38 @@ func (h *httpContext) decide(req *policy.Requirement) types.Action {
 	case *policy.RemoteValidator:
 		return h.validateRemote(req, check, v)
 	default:
+		if action, ok := h.validateJWT(req, check); ok {
+			return action
+		}
 		return h.apply(req, h.cfg.Deny(policy.DenyMisconfigured, req), check)
 	}
 }
 
-// authorizationHeaders returns how many Authorization headers the request carries and the first value.
-// proxy_get_header_map_value only returns the first of repeated headers, so all pairs are read.
-func authorizationHeaders() (int, string, error) {
-	headers, err := stdgobridge.GetHttpRequestHeaders()
-	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		return 0, "", errors.New("cannot read request headers: " + err.Error())
-	}
+// authorization returns how many Authorization headers the request carries and the first value.
+func authorization(headers [][2]string) (int, string) {
 	count, first := 0, ""
 	for _, kv := range headers {
-		if isAuthorization(kv[0]) {
+		if equalFoldASCII(kv[0], "authorization") {
 			if count == 0 {
 				first = kv[1]
 			}
 			count++
 		}
 	}
-	return count, first, nil
+	return count, first
 }
 
-func isAuthorization(name string) bool {
-	const want = "authorization"
-	if len(name) != len(want) {
+// equalFoldASCII compares a header name with a lower-case name, ignoring ASCII case.
+func equalFoldASCII(name, lower string) bool {
+	if len(name) != len(lower) {
 		return false
 	}
-	for i := 0; i < len(want); i++ {
+	for i := 0; i < len(lower); i++ {
 		c := name[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		if c != want[i] {
+		if c != lower[i] {
 			return false
 		}
 	}

@@ -399,6 +399,8 @@ func (c *Config) precompute() {
 	if r, ok := c.Validator.(*RemoteValidator); ok {
 		fp := bearer.Sum(r.Kind + "\x00" + r.Cluster + "\x00" + r.Authority + "\x00" + r.Path + "\x00" + r.Method + "\x00" + r.ClientID)
 		c.cachePrefix = "scope_gate.cache." + fp.LogID() + "."
+	} else if fp := validatorFingerprint(c.Validator); fp != "" {
+		c.cachePrefix = "scope_gate.cache." + bearer.Sum(fp).LogID() + "."
 	}
 	c.defaultRequirement = c.newDefaultRequirement()
 }

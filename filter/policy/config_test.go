@@ -96,7 +96,7 @@ func TestParseErrors(t *testing.T) {
 		{"validator not object", `{"validator": "static"}`, "$.validator: must be an object, got string"},
 		{"validator without type", `{"validator": {}}`, `$.validator.type: is required ("static", "introspection" or "forward")`},
 		{"validator unknown type", `{"validator": {"type": "magic"}}`, `$.validator.type: must be "static", "introspection" or "forward", got "magic"`},
-		{"validator not yet built", `{"validator": {"type": "jwt"}}`, `$.validator.type: "jwt" is not supported by this build yet (supported: "static", "introspection", "forward")`},
+		{"validator not yet built", `{"validator": {"type": "jwt"}}`, jwtTypeOnlyError},
 		{"remote without cluster", `{"validator": {"type": "introspection", "authority": "idp", "path": "/i"}}`, "$.validator.cluster: is required"},
 		{"remote without path", `{"validator": {"type": "forward", "cluster": "api", "authority": "api"}}`, "$.validator.path: is required"},
 		{"remote bad path", `{"validator": {"type": "forward", "cluster": "api", "authority": "api", "path": "account"}}`, `$.validator.path: must start with '/' and be visible ASCII, got "account"`},

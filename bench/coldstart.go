@@ -1,0 +1,176 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+)
+
+// Durations are repeated timings of one step; the median is what the report compares with a target.
+type Durations []time.Duration
+
+// Median of the timings (0 when there are none).
+func (d Durations) Median() time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Min and Max of the timings.
+func (d Durations) Min() time.Duration { return slices.Min(d) }
+func (d Durations) Max() time.Duration { return slices.Max(d) }
+
+// CompileCold is wazero's compiler engine compiling the module from scratch, n times, each in a fresh
+// runtime without a cache: what an Envoy without a compiled-code cache pays when it loads the plugin.
+func CompileCold(wasm []byte, n int) (Durations, error) {
+	ctx := context.Background()
+	var out Durations
+	for i := 0; i < n; i++ {
+		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+		t0 := time.Now()
+		_, err := rt.CompileModule(ctx, wasm)
+		d := time.Since(t0)
+		_ = rt.Close(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// CompileCached fills a fresh on-disk compilation cache in dir once (first, the cold compile that writes it),
+// then compiles n times in fresh runtimes with fresh cache handles on the same directory, so every later
+// compile is a cache hit read from disk, as in a restarted process.
+func CompileCached(wasm []byte, dir string, n int) (first time.Duration, hits Durations, err error) {
+	ctx := context.Background()
+	compile := func() (time.Duration, error) {
+		cache, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			return 0, err
+		}
+		defer cache.Close(ctx)
+		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))
+		defer rt.Close(ctx)
+		t0 := time.Now()
+		_, err = rt.CompileModule(ctx, wasm)
+		return time.Since(t0), err
+	}
+	if first, err = compile(); err != nil {
+		return 0, nil, err
+	}
+	for i := 0; i < n; i++ {
+		d, err := compile()
+		if err != nil {
+			return 0, nil, err
+		}
+		hits = append(hits, d)
+	}
+	return first, hits, nil
+}
+
+// WarmHost is a host whose module comes out of a warm compilation cache: the first NewHost of the run
+// fills env's cache (if nothing did yet), the second, returned, compiles from it, as a restarted Envoy with
+// a cache would.
+func WarmHost(env *Env, p envoyhost.Profile) (*envoyhost.Host, error) {
+	ctx := context.Background()
+	opts := envoyhost.Options{Profile: p, CompilationCacheDir: env.CacheDir, Now: func() time.Time { return time.Unix(env.Table.NowUnix, 0) }}
+	h, err := envoyhost.NewHost(ctx, env.Wasm, opts)
+	if err != nil {
+		return nil, err
+	}
+	_ = h.Close(ctx)
+	return envoyhost.NewHost(ctx, env.Wasm, opts)
+}
+
+// VMStart is one worker VM coming up in a host whose module is already compiled (WarmHost): instantiate,
+// _initialize, proxy_on_context_create, proxy_on_vm_start and proxy_on_configure with cfg, n times. Each VM
+// is closed after it is timed, so they do not pile up.
+func VMStart(env *Env, p envoyhost.Profile, cfg []byte, n int) (Durations, error) {
+	ctx := context.Background()
+	h, err := WarmHost(env, p)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close(ctx)
+	var out Durations
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		vm, err := h.NewVM(ctx, pluginConfig(cfg))
+		d := time.Since(t0)
+		if err != nil {
+			return nil, err
+		}
+		_ = vm.Close(ctx)
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// MemoryPoint is the guest's linear memory after a number of requests.
+type MemoryPoint struct {
+	Requests int
+	Bytes    uint32
+}
+
+// Memory starts one VM with the reference configuration and reports its linear memory after start and
+// after each checkpoint of requests (cumulative). The requests cycle through every static case, so every
+// decision path allocates what it allocates; each answer is checked, so a failed VM cannot look frugal.
+func Memory(env *Env, p envoyhost.Profile, checkpoints []int, progress func(done int)) ([]MemoryPoint, error) {
+	ctx := context.Background()
+	h, err := WarmHost(env, p)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close(ctx)
+	cases := StaticCases()
+	cfg, err := env.config(cases[0])
+	if err != nil {
+		return nil, err
+	}
+	type rq struct {
+		req  envoyhost.Request
+		want int
+	}
+	var reqs []rq
+	for _, c := range cases {
+		sc, err := env.scenario(c)
+		if err != nil {
+			return nil, err
+		}
+		if string(env.Table.PluginConfiguration(sc)) != string(cfg) {
+			return nil, fmt.Errorf("bench: case %s does not use the reference configuration", c.Name)
+		}
+		reqs = append(reqs, rq{env.envoyRequest(sc), c.Want})
+	}
+	vm, err := h.NewVM(ctx, pluginConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	out := []MemoryPoint{{0, vm.MemorySize()}}
+	done := 0
+	for _, cp := range checkpoints {
+		for ; done < cp; done++ {
+			r := reqs[done%len(reqs)]
+			if err := do(vm, r.req, r.want); err != nil {
+				return out, fmt.Errorf("request %d: %w", done, err)
+			}
+			if progress != nil && done%100000 == 0 && done > 0 {
+				progress(done)
+			}
+		}
+		out = append(out, MemoryPoint{done, vm.MemorySize()})
+	}
+	return out, nil
+}

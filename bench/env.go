@@ -1,0 +1,144 @@
+// Package bench measures scope-gate side by side with what it is compared to: the compiled filter in the
+// Envoy stand-in (e2e/envoyhost, wazero compiler engine), the same decisions made natively by the pure
+// policy package (the floor of the work itself), an ext_authz-style authorization service called over
+// loopback HTTP (what users pick instead), and a no-op proxy-wasm module in the same host (the host's own
+// floor). It also measures cold start: compile, cached compile, per-VM start, linear memory over time.
+//
+// Everything lives in a non-test package so that one process can run it all with testing.Benchmark and
+// print one table (cmd/report); bench_test.go exposes the same functions to `go test -bench`.
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/scope-gate/scope-gate/e2e/scenarios"
+)
+
+// modulePath is this repository's module; the repository root is the directory whose go.mod declares it.
+const modulePath = "github.com/scope-gate/scope-gate"
+
+// Env is what every measurement needs: the module under test, the no-op module, the scenario table and a
+// scratch directory (wazero's compilation cache lives there, so hosts after the first compile from it).
+type Env struct {
+	Root     string // repository root
+	WasmPath string
+	Wasm     []byte // build/scope-gate.wasm
+	Noop     []byte // bench/testdata/noop, built by Setup
+	Table    *scenarios.File
+	CacheDir string // shared wazero compilation cache of this run
+	tmp      string
+}
+
+// Setup finds the repository root, reads the module ($SCOPE_GATE_WASM, else build/scope-gate.wasm under the
+// root), loads the scenario table and builds the no-op module. A missing module is an error telling to run
+// `make build`: a benchmark of nothing must not pass.
+func Setup() (*Env, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Root: root}
+	e.WasmPath = os.Getenv("SCOPE_GATE_WASM")
+	if e.WasmPath == "" {
+		e.WasmPath = filepath.Join(root, "build", "scope-gate.wasm")
+	}
+	if e.Wasm, err = os.ReadFile(e.WasmPath); err != nil {
+		return nil, fmt.Errorf("bench: cannot read the module %s (run `make build` first, or set SCOPE_GATE_WASM): %w", e.WasmPath, err)
+	}
+	if e.Table, err = scenarios.Load(filepath.Join(root, "e2e", "scenarios", "scenarios.json")); err != nil {
+		return nil, fmt.Errorf("bench: scenario table: %w", err)
+	}
+	if e.tmp, err = os.MkdirTemp("", "scope-gate-bench"); err != nil {
+		return nil, err
+	}
+	e.CacheDir = filepath.Join(e.tmp, "wazero-cache")
+	if e.Noop, err = buildNoop(root, e.tmp); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close removes the scratch directory.
+func (e *Env) Close() {
+	if e.tmp != "" {
+		_ = os.RemoveAll(e.tmp)
+	}
+}
+
+// TempDir is a fresh directory under the run's scratch directory (removed by Close).
+func (e *Env) TempDir(pattern string) (string, error) { return os.MkdirTemp(e.tmp, pattern) }
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module "+modulePath+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("bench: run from inside the scope-gate repository (no go.mod declaring " + modulePath + " above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+// buildNoop builds bench/testdata/noop the way `make build` builds the filter (same flags), so the two
+// modules differ only in what their callbacks do.
+func buildNoop(root, dir string) ([]byte, error) {
+	out := filepath.Join(dir, "noop.wasm")
+	goTool := "go"
+	if p, err := exec.LookPath("go"); err == nil {
+		goTool = p
+	} else if gr := runtime.GOROOT(); gr != "" { //nolint:staticcheck // only a fallback when go is not on PATH
+		goTool = filepath.Join(gr, "bin", "go")
+	}
+	cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, "./bench/testdata/noop")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("bench: building the no-op module: %v\n%s", err, b)
+	}
+	return os.ReadFile(out)
+}
+
+// Machine describes where the numbers were taken; ratios are only comparable within one machine and run.
+type Machine struct {
+	CPU, GoVersion, GOOS, GOARCH, Wazero string
+	Cores                                int
+}
+
+// ThisMachine reads the CPU model from /proc/cpuinfo (Linux) and the rest from the runtime.
+func ThisMachine() Machine {
+	m := Machine{CPU: "unknown", Cores: runtime.NumCPU(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Wazero: "unknown"}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/tetratelabs/wazero" {
+				m.Wazero = d.Version
+			}
+		}
+	}
+	return m
+}

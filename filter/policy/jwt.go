@@ -1,0 +1,270 @@
+//go:build jwt
+
+package policy
+
+import (
+	"strconv"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/strictjson"
+)
+
+// JWTSupported reports whether this build verifies JWT access tokens (the scope-gate-jwt.wasm variant).
+const JWTSupported = true
+
+// JWTValidator verifies RFC 9068 JWT access tokens locally: a JWS signature by a key of the issuer's JWKS,
+// then iss, aud, exp and nbf, then scopes and subject from the claims. The keys come from the
+// configuration (jwks) or from a JWKS endpoint behind an Envoy cluster (jwks_cluster), fetched on demand on
+// the request path and shared between VMs through shared data (the plugin drives the fetch; the pure
+// parts, parsing, key selection and verification, are here).
+type JWTValidator struct {
+	Issuer           string
+	Audience         string
+	Algorithms       []jose.SignatureAlgorithm // allow-list; never none or HS*
+	ClockSkewSeconds int64
+	RequireTypAtJWT  bool
+	ScopeClaim       string // "" turns it off
+	ScpClaim         string // "" turns it off
+	SubjectTypeClaim string // "" : the token kind's subject type
+
+	inline *KeySet // keys from the configuration; nil when they come from JWKSCluster
+
+	JWKSCluster           string
+	JWKSAuthority         string
+	JWKSPath              string
+	TimeoutMillis         uint32
+	JWKSCacheSeconds      int64 // keys older than this are refreshed on the next miss
+	JWKSMinRefreshSeconds int64 // the floor between two fetches, across VMs
+
+	jwksHeaders   [][2]string
+	jwksSharedKey string
+	fingerprint   string
+}
+
+// Type implements Validator.
+func (*JWTValidator) Type() string { return "jwt" }
+
+// validatorFingerprint names everything that decides a cached validator's answers (config.go puts it in
+// every shared-cache key of the verified-token cache); "" for validators it does not cover.
+func validatorFingerprint(val Validator) string {
+	if v, ok := val.(*JWTValidator); ok {
+		return v.fingerprint
+	}
+	return ""
+}
+
+// Inline is the key set from the configuration, or nil when keys are fetched from JWKSCluster.
+func (v *JWTValidator) Inline() *KeySet { return v.inline }
+
+// JWKSSharedKey is the shared-data key of the fetched JWKS record (see JWKSRecord). It names the endpoint, so
+// every plugin configuration fetching the same JWKS shares one record and one refresh floor.
+func (v *JWTValidator) JWKSSharedKey() string { return v.jwksSharedKey }
+
+// JWKSRequest returns the headers of the JWKS fetch (GET jwks_path).
+func (v *JWTValidator) JWKSRequest() [][2]string {
+	return append([][2]string(nil), v.jwksHeaders...)
+}
+
+var defaultAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+
+const (
+	defaultJWKSCacheSeconds = 300
+	defaultJWKSMinRefresh   = 30
+	defaultClockSkewSeconds = 60
+	maxClockSkewSeconds     = 600
+	maxJWKSSeconds          = 86400
+)
+
+func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
+	v := &JWTValidator{
+		Algorithms:            defaultAlgorithms,
+		ClockSkewSeconds:      defaultClockSkewSeconds,
+		ScopeClaim:            "scope",
+		ScpClaim:              "scp",
+		TimeoutMillis:         defaultTimeoutMillis,
+		JWKSCacheSeconds:      defaultJWKSCacheSeconds,
+		JWKSMinRefreshSeconds: defaultJWKSMinRefresh,
+	}
+	var (
+		jwks                   strictjson.Value
+		hasJWKS                bool
+		remoteOnly             []string // keys given that only make sense with jwks_cluster, for the error
+		hasIssuer, hasAudience bool
+	)
+	for _, m := range obj.Members {
+		mp := path + "." + m.Key
+		var err error
+		switch m.Key {
+		case "type":
+		case "issuer":
+			v.Issuer, err = str(m.Value, mp)
+			hasIssuer = true
+			if err == nil && (v.Issuer == "" || !validHeaderValue(v.Issuer)) {
+				err = errAt(mp, "must be a non-empty printable ASCII string (compared exactly with the token's iss)")
+			}
+		case "audience":
+			v.Audience, err = str(m.Value, mp)
+			hasAudience = true
+			if err == nil && (v.Audience == "" || !validHeaderValue(v.Audience)) {
+				err = errAt(mp, "must be a non-empty printable ASCII string (one of the token's aud must equal it)")
+			}
+		case "algorithms":
+			v.Algorithms, err = decodeAlgorithms(m.Value, mp)
+		case "jwks":
+			if m.Value.Kind != strictjson.Object {
+				err = errAt(mp, `must be a JWK Set object ({"keys": [...]}), got `+m.Value.Kind.String())
+			}
+			jwks, hasJWKS = m.Value, true
+		case "jwks_cluster":
+			v.JWKSCluster, err = str(m.Value, mp)
+			if err == nil && (v.JWKSCluster == "" || !validHeaderValue(v.JWKSCluster)) {
+				err = errAt(mp, "must be a non-empty printable ASCII Envoy cluster name")
+			}
+		case "jwks_authority":
+			v.JWKSAuthority, err = str(m.Value, mp)
+			if err == nil && !validAuthority(v.JWKSAuthority) {
+				err = errAt(mp, "must be a host[:port] (visible ASCII, no '/', '@' or spaces)")
+			}
+			remoteOnly = append(remoteOnly, m.Key)
+		case "jwks_path":
+			v.JWKSPath, err = str(m.Value, mp)
+			if err == nil && (len(v.JWKSPath) == 0 || v.JWKSPath[0] != '/' || !bearerSafe(v.JWKSPath)) {
+				err = errAt(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(v.JWKSPath))
+			}
+			remoteOnly = append(remoteOnly, m.Key)
+		case "timeout_ms":
+			var n int64
+			n, err = integer(m.Value, mp, 1, maxTimeoutMillis)
+			v.TimeoutMillis = uint32(n)
+			remoteOnly = append(remoteOnly, m.Key)
+		case "jwks_cache_seconds":
+			v.JWKSCacheSeconds, err = integer(m.Value, mp, 1, maxJWKSSeconds)
+			remoteOnly = append(remoteOnly, m.Key)
+		case "jwks_min_refresh_seconds":
+			// At least one second: the floor is what keeps random kids from turning into a fetch per request.
+			v.JWKSMinRefreshSeconds, err = integer(m.Value, mp, 1, maxJWKSSeconds)
+			remoteOnly = append(remoteOnly, m.Key)
+		case "clock_skew_seconds":
+			v.ClockSkewSeconds, err = integer(m.Value, mp, 0, maxClockSkewSeconds)
+		case "require_typ_at_jwt":
+			if m.Value.Kind != strictjson.Bool {
+				err = errAt(mp, "must be a boolean, got "+m.Value.Kind.String())
+			}
+			v.RequireTypAtJWT = m.Value.Boolean
+		case "scope_claim", "scp_claim", "subject_type_claim":
+			var s string
+			if s, err = str(m.Value, mp); err == nil {
+				if strings.ContainsAny(s, "\x00") || (m.Key == "subject_type_claim" && s == "") {
+					err = errAt(mp, "must be a claim name (non-empty, no NUL); omit subject_type_claim to use the token kind's")
+				}
+				switch m.Key {
+				case "scope_claim":
+					v.ScopeClaim = s
+				case "scp_claim":
+					v.ScpClaim = s
+				default:
+					v.SubjectTypeClaim = s
+				}
+			}
+		case "hs256_secret", "secret", "hmac_secret":
+			// Symmetric keys are refused outright: anyone who can verify such a token can also mint one, and
+			// accepting HS* at all is what makes algorithm confusion (a public key used as an HMAC secret)
+			// possible. RFC 9068 access tokens are signed by the authorization server's asymmetric key.
+			err = errAt(mp, "HS256 (shared-secret) tokens are not supported: every verifier could mint tokens; use RS256, ES256 or EdDSA")
+		default:
+			err = errAt(mp, "unknown key")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if v.ScopeClaim != "" && v.ScopeClaim == v.ScpClaim {
+		return nil, errAt(path+".scp_claim", "must differ from scope_claim ("+strconv.Quote(v.ScopeClaim)+"): the two are read with different rules")
+	}
+	if !hasIssuer {
+		return nil, errAt(path+".issuer", "is required (the token's iss must equal it)")
+	}
+	if !hasAudience {
+		return nil, errAt(path+".audience", "is required (one of the token's aud must equal it)")
+	}
+	switch {
+	case hasJWKS && v.JWKSCluster != "":
+		return nil, errAt(path+".jwks_cluster", "cannot be combined with jwks: keys come from the configuration or from a cluster, not both")
+	case hasJWKS:
+		if len(remoteOnly) > 0 {
+			return nil, errAt(path+"."+remoteOnly[0], "applies only with jwks_cluster (keys given inline in jwks are never fetched)")
+		}
+		ks, _, err := parseKeySet(jwks, path+".jwks", v.Algorithms, true)
+		if err != nil {
+			return nil, err
+		}
+		v.inline = ks
+	case v.JWKSCluster != "":
+		for _, req := range []struct{ key, val string }{{"jwks_authority", v.JWKSAuthority}, {"jwks_path", v.JWKSPath}} {
+			if req.val == "" {
+				return nil, errAt(path+"."+req.key, "is required with jwks_cluster")
+			}
+		}
+		v.jwksHeaders = [][2]string{{":method", "GET"}, {":path", v.JWKSPath}, {":authority", v.JWKSAuthority},
+			{"accept", "application/jwk-set+json, application/json"}}
+		v.jwksSharedKey = "scope_gate.jwks." + bearer.Sum(v.JWKSCluster+"\x00"+v.JWKSAuthority+"\x00"+v.JWKSPath).LogID()
+	default:
+		return nil, errAt(path+".jwks", "is required: give the keys inline (jwks) or where to fetch them (jwks_cluster)")
+	}
+	v.fingerprint = v.computeFingerprint()
+	return v, nil
+}
+
+// decodeAlgorithms reads the allow-list. none and HS* are refused by name: see hs256_secret above.
+func decodeAlgorithms(val strictjson.Value, path string) ([]jose.SignatureAlgorithm, error) {
+	if val.Kind != strictjson.Array || len(val.Items) == 0 {
+		return nil, errAt(path, `must be a non-empty array of "RS256", "ES256", "EdDSA"`)
+	}
+	var out []jose.SignatureAlgorithm
+	for i, it := range val.Items {
+		ip := path + "[" + strconv.Itoa(i) + "]"
+		s, err := str(it, ip)
+		if err != nil {
+			return nil, err
+		}
+		switch s {
+		case "RS256", "ES256", "EdDSA":
+		case "none":
+			return nil, errAt(ip, `"none" would accept unsigned tokens: never allowed`)
+		case "HS256", "HS384", "HS512":
+			return nil, errAt(ip, strconv.Quote(s)+" (shared-secret) is not supported: it permits algorithm confusion and lets verifiers mint tokens")
+		default:
+			return nil, errAt(ip, `must be "RS256", "ES256" or "EdDSA", got `+strconv.Quote(s))
+		}
+		for _, have := range out {
+			if string(have) == s {
+				return nil, errAt(ip, "duplicates "+strconv.Quote(s))
+			}
+		}
+		out = append(out, jose.SignatureAlgorithm(s))
+	}
+	return out, nil
+}
+
+// computeFingerprint names everything that decides a verdict, so that the shared cache of verified tokens
+// (keyed under it) never answers for another configuration. Inline keys count by the hash of their document;
+// fetched keys by their endpoint (a rotated key set does not flush verdicts already cached, which never
+// outlive ttl_seconds nor the token's exp).
+func (v *JWTValidator) computeFingerprint() string {
+	var b strings.Builder
+	b.WriteString("jwt\x00" + v.Issuer + "\x00" + v.Audience + "\x00")
+	for _, a := range v.Algorithms {
+		b.WriteString(string(a) + ",")
+	}
+	b.WriteString("\x00" + strconv.FormatInt(v.ClockSkewSeconds, 10) + "\x00" + strconv.FormatBool(v.RequireTypAtJWT))
+	b.WriteString("\x00" + v.ScopeClaim + "\x00" + v.ScpClaim + "\x00" + v.SubjectTypeClaim + "\x00")
+	if v.inline != nil {
+		b.WriteString("inline:" + v.inline.Hash.Hex())
+	} else {
+		b.WriteString("cluster:" + v.JWKSCluster + "\x00" + v.JWKSAuthority + "\x00" + v.JWKSPath)
+	}
+	return b.String()
+}

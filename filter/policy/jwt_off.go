@@ -1,0 +1,20 @@
+//go:build !jwt
+
+package policy
+
+import "github.com/scope-gate/scope-gate/filter/strictjson"
+
+// JWTSupported reports whether this build verifies JWT access tokens. JWT support (go-jose and the RSA,
+// ECDSA and Ed25519 verifiers) more than doubles the module, past the default module's 3 MB budget, so it
+// lives in a separate build: -tags jwt, shipped as scope-gate-jwt.wasm.
+const JWTSupported = false
+
+// decodeJWT refuses the "jwt" validator by name in the default build, so that an operator who loads the
+// wrong module learns which one to load instead of reading "unknown type".
+func decodeJWT(_ strictjson.Value, path string) (Validator, error) {
+	return nil, errAt(path+".type", `"jwt" needs the scope-gate-jwt.wasm build (this module is built without JWT support)`)
+}
+
+// validatorFingerprint names what decides the answers of a cached validator other than RemoteValidator (see
+// jwt.go); in this build there is none.
+func validatorFingerprint(Validator) string { return "" }
