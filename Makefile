@@ -5,9 +5,13 @@ BRIDGE    := filter/stdgobridge
 FUZZTIME  ?= 30s
 GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
 
-.PHONY: all build test test-native test-bridge fuzz check lint clean e2e-envoy check-config bench
+.PHONY: run all build test test-native test-bridge fuzz check lint clean e2e-envoy check-config bench
 
 all: build
+
+# The filter serving envoy/envoy.yaml on real HTTP with no Envoy, plus a demo echo upstream on 127.0.0.1:8081.
+run: build
+	$(GO) run ./cmd/scope-gate serve -c envoy/envoy.yaml -demo
 
 # The filter: a WASI reactor that Envoy loads. -trimpath and -s -w keep paths and symbols out of the module.
 build:

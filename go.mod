@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/tetratelabs/proxy-wasm-go-sdk v0.24.0
 	github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge v0.0.0-00010101000000-000000000000
 	github.com/tetratelabs/wazero v1.12.0

@@ -4,11 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
-
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/scope-gate/scope-gate/e2e/scenarios"
 	"github.com/scope-gate/scope-gate/internal/envoyconfig"
@@ -17,9 +14,9 @@ import (
 // The real-Envoy driver selects a scenario's route by Host (its virtual host) and path prefix (its route),
 // and rewrites the prefix away so that the upstream sees the scenario's own path.
 const (
-	hostSuffix  = ".scenarios.test"
+	hostSuffix  = scenarios.HostSuffix
 	noRouteHost = "no-route" + hostSuffix // matches no virtual host: Envoy matches no route
-	routePrefix = "/__route/"
+	routePrefix = scenarios.RoutePrefix
 )
 
 // e2eGroup is the scenarios that share one plugin configuration, hence one Envoy process.
@@ -36,7 +33,7 @@ type e2eSkip struct{ Name, Reason string }
 // planE2E groups the scenarios by plugin configuration and builds each group's bootstrap (without ports).
 // Scenarios a real Envoy cannot reproduce are skipped, with the reason.
 func planE2E(f *scenarios.File, module string) ([]*e2eGroup, []e2eSkip) {
-	vhosts, unexpressible := scenarioVirtualHosts(f)
+	vhosts, unexpressible := f.EnvoyVirtualHosts()
 	var skips []e2eSkip
 	byConfig := map[string]*e2eGroup{}
 	var groups []*e2eGroup
@@ -50,7 +47,7 @@ func planE2E(f *scenarios.File, module string) ([]*e2eGroup, []e2eSkip) {
 		switch {
 		case s.RawConfig != nil:
 			key = "raw:" + s.Name
-		case remoteValidator(cfg):
+		case scenarios.RemoteValidator(cfg):
 			// Remote results are cached in the Envoy process's shared data: each scenario needs its own
 			// Envoy to start with an empty cache, as the scenario table assumes.
 			key = s.Config + "#" + s.Name
@@ -71,63 +68,6 @@ func planE2E(f *scenarios.File, module string) ([]*e2eGroup, []e2eSkip) {
 	return groups, skips
 }
 
-// scenarioVirtualHosts turns the table's virtual hosts and routes into Envoy's. Metadata whose namespace
-// value is not a map (null, a string) has no Envoy form: filter_metadata values are Structs. Such routes
-// are left out and reported.
-func scenarioVirtualHosts(f *scenarios.File) ([]envoyconfig.BuildVirtualHost, map[string]string) {
-	unexpressible := map[string]string{}
-	var out []envoyconfig.BuildVirtualHost
-	for _, vk := range sortedStrings(f.VirtualHosts) {
-		vh := f.VirtualHosts[vk]
-		md, err := filterMetadata(vh.Metadata)
-		bv := envoyconfig.BuildVirtualHost{Name: vh.Name, Domains: []string{vk + hostSuffix, vk + hostSuffix + ":*"}, Metadata: md}
-		if err != nil {
-			// The whole virtual host cannot exist; its routes go with it.
-			for rk, r := range f.Routes {
-				if r.VirtualHost == vk {
-					unexpressible[rk] = "virtual host " + vk + ": " + err.Error()
-				}
-			}
-			continue
-		}
-		for _, rk := range sortedStrings(f.Routes) {
-			r := f.Routes[rk]
-			if r.VirtualHost != vk {
-				continue
-			}
-			md, err := filterMetadata(r.Metadata)
-			if err != nil {
-				unexpressible[rk] = err.Error()
-				continue
-			}
-			bv.Routes = append(bv.Routes, envoyconfig.BuildRoute{
-				Name: r.Name, Prefix: routePrefix + rk + "/", PrefixRewrite: "/", Metadata: md,
-			})
-		}
-		out = append(out, bv)
-	}
-	return out, unexpressible
-}
-
-func filterMetadata(m map[string]any) (map[string]*structpb.Struct, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	out := map[string]*structpb.Struct{}
-	for _, ns := range sortedStrings(m) {
-		block, ok := m[ns].(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("filter_metadata[%q] is %T, but Envoy holds only Structs there", ns, m[ns])
-		}
-		st, err := structpb.NewStruct(block)
-		if err != nil {
-			return nil, fmt.Errorf("filter_metadata[%q]: %v", ns, err)
-		}
-		out[ns] = st
-	}
-	return out, nil
-}
-
 // planConfig is the part of a plugin configuration the driver looks at.
 type planConfig struct {
 	Validator *struct {
@@ -139,12 +79,6 @@ type planConfig struct {
 type planToken struct {
 	SHA256    string `json:"sha256"`
 	ExpiresAt *int64 `json:"expires_at"`
-}
-
-// remoteValidator tells whether a configuration names a validator other than "static".
-func remoteValidator(cfg []byte) bool {
-	var conf planConfig
-	return json.Unmarshal(cfg, &conf) == nil && conf.Validator != nil && conf.Validator.Type != "" && conf.Validator.Type != "static"
 }
 
 func skipReason(f *scenarios.File, s scenarios.Scenario, cfg []byte, unexpressible map[string]string) string {

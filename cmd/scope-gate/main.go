@@ -2,6 +2,7 @@
 //
 //	scope-gate check <file.yaml>...   check Envoy bootstraps, Istio and Envoy Gateway resources offline
 //	scope-gate e2e-envoy [flags]      replay e2e/scenarios/scenarios.json against a real Envoy on PATH
+//	scope-gate serve [-c envoy.yaml]  serve an Envoy bootstrap's routes with the filter, without Envoy
 //
 // Exit status: 0 when everything is fine, 1 when a check or a scenario fails, 2 on a usage error.
 package main
@@ -20,6 +21,10 @@ const usage = `usage:
       -q prints only the problems. Exits 1 on any error (warnings do not fail).
   scope-gate e2e-envoy [-scenarios e2e/scenarios/scenarios.json] [-wasm build/scope-gate.wasm] [-envoy envoy] [-v]
       Replay the scenario table against a real Envoy (needs an envoy binary on PATH).
+  scope-gate serve [-c envoy/envoy.yaml] [-workers N] [-demo] [-log-level info] [-drain-timeout 10s]
+      Serve the bootstrap's listener with the filter on an embedded Wasm runtime (no Envoy needed);
+      anything in the bootstrap it does not implement is an error. -demo also starts an echo upstream
+      on the backend cluster's address and prints demo tokens and curl lines (make run).
 `
 
 func main() {
@@ -36,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdout, stderr)
 	case "e2e-envoy":
 		return runE2EEnvoy(args[1:], stdout, stderr)
+	case "serve":
+		return runServe(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -38,6 +38,9 @@ type Options struct {
 	Clusters            map[string]string // cluster name -> "host:port" of a real HTTP/1.1 server (targets of proxy_http_call)
 	Now                 func() time.Time  // realtime clock seen by the guest via clock_time_get(REALTIME); nil = time.Now. MONOTONIC stays real.
 	Stdout              io.Writer         // optional: where guest fd_write(1|2) goes besides the log capture
+	// LogSink, when set, receives every log entry as it is made (on the VM's goroutine) instead of the
+	// in-memory capture that Logs returns: long-running servers set it so memory does not grow.
+	LogSink func(LogEntry)
 }
 
 // LogLevel uses the proxy-wasm numbering.
@@ -284,6 +287,10 @@ func (h *Host) ResetLogs() {
 }
 
 func (h *Host) addLog(vm int, level LogLevel, msg string) {
+	if sink := h.opts.LogSink; sink != nil {
+		sink(LogEntry{VM: vm, Level: level, Message: msg})
+		return
+	}
 	h.logMu.Lock()
 	h.logs = append(h.logs, LogEntry{VM: vm, Level: level, Message: msg})
 	h.logMu.Unlock()

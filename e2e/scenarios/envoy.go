@@ -1,0 +1,99 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/scope-gate/scope-gate/internal/envoyconfig"
+)
+
+// How drivers that go through real HTTP (a real Envoy, the local gateway) select a table route: each table
+// virtual host answers Host "<key>"+HostSuffix, each table route is the path prefix RoutePrefix+"<key>/",
+// rewritten to "/" before the upstream.
+const (
+	HostSuffix  = ".scenarios.test"
+	RoutePrefix = "/__route/"
+)
+
+// EnvoyVirtualHosts turns the table's virtual hosts and routes into Envoy's, for envoyconfig.Build.
+// Metadata whose namespace value is not a map (null, a string) has no Envoy form: filter_metadata values are
+// Structs. Such routes are left out and returned with the reason, by route key.
+func (f *File) EnvoyVirtualHosts() ([]envoyconfig.BuildVirtualHost, map[string]string) {
+	unexpressible := map[string]string{}
+	var out []envoyconfig.BuildVirtualHost
+	for _, vk := range sortedKeys(f.VirtualHosts) {
+		vh := f.VirtualHosts[vk]
+		md, err := envoyFilterMetadata(vh.Metadata)
+		bv := envoyconfig.BuildVirtualHost{Name: vh.Name, Domains: []string{vk + HostSuffix, vk + HostSuffix + ":*"}, Metadata: md}
+		if err != nil {
+			// The whole virtual host cannot exist; its routes go with it.
+			for rk, r := range f.Routes {
+				if r.VirtualHost == vk {
+					unexpressible[rk] = "virtual host " + vk + ": " + err.Error()
+				}
+			}
+			continue
+		}
+		for _, rk := range sortedKeys(f.Routes) {
+			r := f.Routes[rk]
+			if r.VirtualHost != vk {
+				continue
+			}
+			md, err := envoyFilterMetadata(r.Metadata)
+			if err != nil {
+				unexpressible[rk] = err.Error()
+				continue
+			}
+			bv.Routes = append(bv.Routes, envoyconfig.BuildRoute{
+				Name: r.Name, Prefix: RoutePrefix + rk + "/", PrefixRewrite: "/", Metadata: md,
+			})
+		}
+		out = append(out, bv)
+	}
+	return out, unexpressible
+}
+
+func envoyFilterMetadata(m map[string]any) (map[string]*structpb.Struct, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := map[string]*structpb.Struct{}
+	for _, ns := range sortedKeys(m) {
+		block, ok := m[ns].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("filter_metadata[%q] is %T, but Envoy holds only Structs there", ns, m[ns])
+		}
+		st, err := structpb.NewStruct(block)
+		if err != nil {
+			return nil, fmt.Errorf("filter_metadata[%q]: %v", ns, err)
+		}
+		out[ns] = st
+	}
+	return out, nil
+}
+
+// RemoteValidator tells whether a plugin configuration names a validator other than "static" (its answers
+// are cached process-wide, so a driver must not share one proxy between such scenarios).
+func RemoteValidator(cfg []byte) bool {
+	var conf struct {
+		Validator *struct {
+			Type string `json:"type"`
+		} `json:"validator"`
+	}
+	if json.Unmarshal(cfg, &conf) != nil || conf.Validator == nil {
+		return false
+	}
+	return conf.Validator.Type != "static"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
