@@ -377,8 +377,10 @@ func (s *stream) dispatchUpstream() {
 	up := s.req.Upstream
 	arg := Upstream{Headers: append([][2]string(nil), u.Headers...), Body: bytes.Clone(u.Body)}
 	if up == nil {
-		// The default upstream answers at once; no goroutine needed (and none to measure in benchmarks).
-		vm.post(func() { s.onUpstream(Response{Status: 200}) })
+		// The default upstream answers at once: no goroutine (none to measure in benchmarks). This runs on
+		// the loop, so the answer is queued as an after-call action: posting to the loop's own task channel
+		// from the loop would block once the channel is full (many streams resumed in one drain).
+		vm.after(func() { s.onUpstream(Response{Status: 200}) })
 		return
 	}
 	go func() {

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
@@ -29,8 +27,8 @@ type KeySet struct {
 
 type jwtKey struct {
 	kid string
-	alg jose.SignatureAlgorithm // the only algorithm this key verifies (from its type, checked against its "alg")
-	jwk jose.JSONWebKey
+	alg string // the only algorithm this key verifies (from its type, checked against its "alg")
+	pub any    // *rsa.PublicKey, *ecdsa.PublicKey (P-256) or ed25519.PublicKey
 }
 
 // Len is the number of usable keys.
@@ -45,7 +43,7 @@ func (s *KeySet) Len() int {
 // implies, so an RSA key can never verify an ES256 or HS256 token (algorithm confusion). A token without a
 // kid is accepted only when exactly one key fits its algorithm: trying several keys would let one token
 // cost several signature verifications.
-func (s *KeySet) find(kid string, alg jose.SignatureAlgorithm) *jwtKey {
+func (s *KeySet) find(kid, alg string) *jwtKey {
 	if s == nil {
 		return nil
 	}
@@ -109,7 +107,7 @@ func (v *JWTValidator) ParseJWKS(body []byte) (*KeySet, []string, error) {
 // member besides "keys", an error at its JSON path; otherwise (a fetched document) unusable keys are skipped
 // with a note. Each key is parsed by go-jose from its own re-serialized JSON, after strictjson has refused
 // duplicate members (which encoding/json-style parsers resolve silently, last one wins).
-func parseKeySet(doc strictjson.Value, path string, algs []jose.SignatureAlgorithm, strict bool) (*KeySet, []string, *Error) {
+func parseKeySet(doc strictjson.Value, path string, algs []string, strict bool) (*KeySet, []string, *Error) {
 	if doc.Kind != strictjson.Object {
 		return nil, nil, errAt(path, `must be a JWK Set object ({"keys": [...]}), got `+doc.Kind.String())
 	}
@@ -147,7 +145,7 @@ func parseKeySet(doc strictjson.Value, path string, algs []jose.SignatureAlgorit
 		}
 		for _, other := range ks.keys {
 			if other.kid == k.kid && other.alg == k.alg {
-				problem = "duplicates kid " + strconv.Quote(k.kid) + " for " + string(k.alg)
+				problem = "duplicates kid " + strconv.Quote(k.kid) + " for " + k.alg
 			}
 		}
 		if problem != "" {
@@ -166,7 +164,7 @@ func parseKeySet(doc strictjson.Value, path string, algs []jose.SignatureAlgorit
 }
 
 // parseKey checks one JWK and returns it with the one algorithm it may verify, or why it is unusable.
-func parseKey(item strictjson.Value, algs []jose.SignatureAlgorithm) (jwtKey, string) {
+func parseKey(item strictjson.Value, algs []string) (jwtKey, string) {
 	if item.Kind != strictjson.Object {
 		return jwtKey{}, "must be a JWK object, got " + item.Kind.String()
 	}
@@ -180,47 +178,47 @@ func parseKey(item strictjson.Value, algs []jose.SignatureAlgorithm) (jwtKey, st
 			if !hasString(m.Value, "verify") {
 				return jwtKey{}, `"key_ops" does not allow "verify"`
 			}
-		case "d", "p", "q", "dp", "dq", "qi", "k", "oth":
+		case "d", "p", "q", "dp", "dq", "qi", "k", "oth", "priv":
 			// A JWKS that publishes private material has leaked the key: refuse it rather than use its public half.
 			return jwtKey{}, "contains private or symmetric key material (" + strconv.Quote(m.Key) + ")"
 		}
 	}
-	var jwk jose.JSONWebKey
-	if err := jwk.UnmarshalJSON(appendJSON(nil, item)); err != nil {
-		return jwtKey{}, "not a valid JWK: " + oneLine(err.Error())
+	pub, kid, jwkAlg, problem := decodeJWK(item)
+	if problem != "" {
+		return jwtKey{}, problem
 	}
-	var fits jose.SignatureAlgorithm
-	switch pub := jwk.Key.(type) {
+	var fits string
+	switch pub := pub.(type) {
 	case *rsa.PublicKey:
 		bits := pub.N.BitLen()
 		if bits < minRSABits || bits > maxRSABits {
 			return jwtKey{}, "RSA key of " + strconv.Itoa(bits) + " bits (must be " + strconv.Itoa(minRSABits) + " to " + strconv.Itoa(maxRSABits) + ")"
 		}
-		fits = jose.RS256
+		fits = "RS256"
 	case *ecdsa.PublicKey:
 		if pub.Curve != elliptic.P256() {
 			return jwtKey{}, "EC key on " + pub.Curve.Params().Name + " (only P-256, for ES256, is supported)"
 		}
-		fits = jose.ES256
+		fits = "ES256"
 	case ed25519.PublicKey:
-		fits = jose.EdDSA
+		fits = "EdDSA"
 	default:
 		return jwtKey{}, "not an RSA, P-256 or Ed25519 public key"
 	}
-	if jwk.Algorithm != "" && jwk.Algorithm != string(fits) {
-		return jwtKey{}, `"alg" ` + strconv.Quote(jwk.Algorithm) + " is not supported for this key (it fits " + string(fits) + ")"
+	if jwkAlg != "" && jwkAlg != fits {
+		return jwtKey{}, `"alg" ` + strconv.Quote(jwkAlg) + " is not supported for this key (it fits " + fits + ")"
 	}
 	allowed := false
 	for _, a := range algs {
 		allowed = allowed || a == fits
 	}
 	if !allowed {
-		return jwtKey{}, string(fits) + " key, but " + string(fits) + " is not in algorithms"
+		return jwtKey{}, fits + " key, but " + fits + " is not in algorithms"
 	}
-	if !utf8.ValidString(jwk.KeyID) {
+	if !utf8.ValidString(kid) {
 		return jwtKey{}, "kid is not valid UTF-8"
 	}
-	return jwtKey{kid: jwk.KeyID, alg: fits, jwk: jwk}, ""
+	return jwtKey{kid: kid, alg: fits, pub: pub}, ""
 }
 
 func hasString(v strictjson.Value, s string) bool {

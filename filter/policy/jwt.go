@@ -6,11 +6,18 @@ import (
 	"strconv"
 	"strings"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
+
+// Build tags. jwt: this file and the JWT validator (else jwt_off.go refuses "jwt" by name). The JOSE work
+// itself (JWK decoding, compact JWS parsing, signature verification) is behind three functions with two
+// implementations: jose_stdlib.go (the standard library only: the default of the jwt build) and
+// jose_gojose.go (-tags jwt,jwt_gojose: go-jose, loads on Envoy >= 1.39 only). Both exist because go-jose imports crypto/x509, which imports
+// net, whose package initialisation links the WASI file functions path_open, path_filestat_get and fd_read:
+// Envoy 1.33 to 1.38 do not provide path_filestat_get, so a go-jose module does not load there (it does on
+// >= 1.39, which stubs every WASI function). Everything else (header screening, key selection, claims) is
+// shared and tested against both.
 
 // JWTSupported reports whether this build verifies JWT access tokens (the scope-gate-jwt.wasm variant).
 const JWTSupported = true
@@ -23,7 +30,7 @@ const JWTSupported = true
 type JWTValidator struct {
 	Issuer           string
 	Audience         string
-	Algorithms       []jose.SignatureAlgorithm // allow-list; never none or HS*
+	Algorithms       []string // allow-list of JWS alg values; never none or HS*
 	ClockSkewSeconds int64
 	RequireTypAtJWT  bool
 	ScopeClaim       string // "" turns it off
@@ -68,7 +75,7 @@ func (v *JWTValidator) JWKSRequest() [][2]string {
 	return append([][2]string(nil), v.jwksHeaders...)
 }
 
-var defaultAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+var defaultAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 
 const (
 	defaultJWKSCacheSeconds = 300
@@ -219,11 +226,11 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 }
 
 // decodeAlgorithms reads the allow-list. none and HS* are refused by name: see hs256_secret above.
-func decodeAlgorithms(val strictjson.Value, path string) ([]jose.SignatureAlgorithm, error) {
+func decodeAlgorithms(val strictjson.Value, path string) ([]string, error) {
 	if val.Kind != strictjson.Array || len(val.Items) == 0 {
 		return nil, errAt(path, `must be a non-empty array of "RS256", "ES256", "EdDSA"`)
 	}
-	var out []jose.SignatureAlgorithm
+	var out []string
 	for i, it := range val.Items {
 		ip := path + "[" + strconv.Itoa(i) + "]"
 		s, err := str(it, ip)
@@ -240,11 +247,11 @@ func decodeAlgorithms(val strictjson.Value, path string) ([]jose.SignatureAlgori
 			return nil, errAt(ip, `must be "RS256", "ES256" or "EdDSA", got `+strconv.Quote(s))
 		}
 		for _, have := range out {
-			if string(have) == s {
+			if have == s {
 				return nil, errAt(ip, "duplicates "+strconv.Quote(s))
 			}
 		}
-		out = append(out, jose.SignatureAlgorithm(s))
+		out = append(out, s)
 	}
 	return out, nil
 }
@@ -257,7 +264,7 @@ func (v *JWTValidator) computeFingerprint() string {
 	var b strings.Builder
 	b.WriteString("jwt\x00" + v.Issuer + "\x00" + v.Audience + "\x00")
 	for _, a := range v.Algorithms {
-		b.WriteString(string(a) + ",")
+		b.WriteString(a + ",")
 	}
 	b.WriteString("\x00" + strconv.FormatInt(v.ClockSkewSeconds, 10) + "\x00" + strconv.FormatBool(v.RequireTypAtJWT))
 	b.WriteString("\x00" + v.ScopeClaim + "\x00" + v.ScpClaim + "\x00" + v.SubjectTypeClaim + "\x00")

@@ -225,7 +225,7 @@ func TestJWTConfigErrors(t *testing.T) {
 		{"jwks empty", base + `, "jwks": {"keys": []}`, "$.validator.jwks.keys: must list at least one key"},
 		{"jwks extra member", base + `, "jwks": {"keys": [` + rs.jwk(t) + `], "x": 1}`, "$.validator.jwks.x: unknown key"},
 		{"jwk not object", base + `, "jwks": {"keys": [1]}`, "$.validator.jwks.keys[0]: must be a JWK object, got number"},
-		{"jwk garbage", base + `, "jwks": {"keys": [{"kty": "RSA", "n": "!!", "e": "AQAB"}]}`, "$.validator.jwks.keys[0]: not a valid JWK: illegal base64 data at input byte 0"},
+		{"jwk garbage", base + `, "jwks": {"keys": [{"kty": "RSA", "n": "!!", "e": "AQAB"}]}`, "$.validator.jwks.keys[0]: not a valid JWK: ..."}, // the rest is the backend's
 		{"jwk private", base + `, "jwks": {"keys": [` + string(priv) + `]}`, `$.validator.jwks.keys[0]: contains private or symmetric key material ("d")`},
 		{"jwk symmetric", base + `, "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}`, `$.validator.jwks.keys[0]: contains private or symmetric key material ("k")`},
 		{"jwk enc", base + `, "jwks": {"keys": [` + strings.Replace(rs.jwk(t), `"use":"sig"`, `"use":"enc"`, 1) + `]}`, `$.validator.jwks.keys[0]: "use" is not "sig" (not a signature key)`},
@@ -244,7 +244,11 @@ func TestJWTConfigErrors(t *testing.T) {
 				t.Fatalf("Parse error = %v, want a *policy.Error", err)
 			}
 			got := ce.Path + ": " + ce.Msg
-			if got != tc.want && !(strings.HasSuffix(tc.want, "at byte") && strings.HasPrefix(got, tc.want)) {
+			prefix, isPrefix := strings.CutSuffix(tc.want, "...")
+			if strings.HasSuffix(tc.want, "at byte") {
+				prefix, isPrefix = tc.want, true
+			}
+			if got != tc.want && !(isPrefix && strings.HasPrefix(got, prefix) && len(got) > len(prefix)) {
 				t.Fatalf("error\n got  %s\n want %s", got, tc.want)
 			}
 			if strings.ContainsAny(err.Error(), "\n\r") {

@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"strings"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
@@ -30,8 +28,8 @@ func invalidJWT(reason string, cacheable bool) JWTResult {
 
 // JWT is a token whose header was read and whose JWS structure go-jose accepted; nothing is verified yet.
 type JWT struct {
-	jws   *jose.JSONWebSignature
-	Alg   jose.SignatureAlgorithm
+	jws   jwsHandle // what the JOSE backend parsed (jose_gojose.go or jose_stdlib.go)
+	Alg   string
 	KeyID string
 }
 
@@ -69,7 +67,7 @@ func (v *JWTValidator) Parse(token string) (*JWT, JWTResult) {
 			}
 			switch m.Key {
 			case "alg":
-				t.Alg = jose.SignatureAlgorithm(m.Value.Text)
+				t.Alg = m.Value.Text
 			case "kid":
 				t.KeyID = m.Value.Text
 			default:
@@ -84,14 +82,14 @@ func (v *JWTValidator) Parse(token string) (*JWT, JWTResult) {
 		allowed = allowed || a == t.Alg
 	}
 	if !allowed {
-		return nil, invalidJWT("alg "+quoteShort(string(t.Alg))+" is not allowed", false)
+		return nil, invalidJWT("alg "+quoteShort(t.Alg)+" is not allowed", false)
 	}
 	if v.RequireTypAtJWT && !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return nil, invalidJWT("typ is not at+jwt", false)
 	}
-	jws, err := jose.ParseSignedCompact(token, v.Algorithms)
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, invalidJWT("not a JWS go-jose accepts", false)
+	jws, ok := parseJWS(token, v.Algorithms)
+	if !ok {
+		return nil, invalidJWT("not a well-formed compact JWS", false)
 	}
 	t.jws = jws
 	return t, JWTResult{}
@@ -101,12 +99,12 @@ func (v *JWTValidator) Parse(token string) (*JWT, JWTResult) {
 func (v *JWTValidator) Verify(t *JWT, keys *KeySet, nowUnix int64) JWTResult {
 	k := keys.find(t.KeyID, t.Alg)
 	if k == nil {
-		r := invalidJWT("no key for kid "+quoteShort(t.KeyID)+" and "+string(t.Alg), false)
+		r := invalidJWT("no key for kid "+quoteShort(t.KeyID)+" and "+t.Alg, false)
 		r.UnknownKey = true
 		return r
 	}
-	payload, err := t.jws.Verify(&k.jwk)
-	if err != nil {
+	payload, ok := verifyJWS(t.jws, t.Alg, k.pub)
+	if !ok {
 		return invalidJWT("bad signature", true)
 	}
 	return v.checkClaims(payload, nowUnix)

@@ -69,7 +69,7 @@ func decodeValidator(v strictjson.Value, path string) (Validator, error) {
 	}
 	typ, ok := v.Get("type")
 	if !ok {
-		return nil, errAt(path+".type", `is required ("static", "introspection" or "forward")`)
+		return nil, errAt(path+".type", `is required ("static", "introspection", "forward" or "jwt")`)
 	}
 	t, err := str(typ, path+".type")
 	if err != nil {
@@ -83,7 +83,7 @@ func decodeValidator(v strictjson.Value, path string) (Validator, error) {
 	case "jwt":
 		return decodeJWT(v, path) // jwt.go with -tags jwt; jwt_off.go (a refusal naming the variant) otherwise
 	default:
-		return nil, errAt(path+".type", `must be "static", "introspection" or "forward", got `+strconv.Quote(t))
+		return nil, errAt(path+".type", `must be "static", "introspection", "forward" or "jwt", got `+strconv.Quote(t))
 	}
 }
 
