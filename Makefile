@@ -48,11 +48,14 @@ FUZZ_TARGETS := \
 	./filter/policy:FuzzDecodeRequirement \
 	./filter/policy:FuzzRemoteAnswer \
 	./filter/policy:FuzzDecodeEntry \
+	./filter/policy:FuzzDecide \
+	./filter/policy:FuzzRemoteRequest \
 	jwt:./filter/policy:FuzzJWTParse \
-	jwt:./filter/policy:FuzzParseJWKS
+	jwt:./filter/policy:FuzzParseJWKS \
+	./e2e/hardening:FuzzModuleDecision
 
-fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
+fuzz: build
+	@set -e; export SCOPE_GATE_WASM=$(CURDIR)/$(WASM); for t in $(FUZZ_TARGETS); do \
 		tags=""; case $$t in jwt:*) tags="-tags jwt"; t=$${t#jwt:};; esac; \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name $$tags for $(FUZZTIME)"; \

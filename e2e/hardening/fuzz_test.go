@@ -26,10 +26,9 @@ func FuzzModuleDecision(f *testing.F) {
 	f.Add("", "", false, "", "Bearer", "")
 	f.Add("Basic "+advAccount, "Bearer "+advAccount, true, "apps:read", "none", "forged")
 
-	// envoy-1.39: under envoy-1.33 the fuzzing worker stalls after a few thousand executions (0 execs/s,
-	// no failing input, not reproducible by replaying the corpus or by 40 000 random cases in a plain
-	// test); that is under investigation, and the profile difference is covered by the other tests here.
-	h := newHost(f, envoyhost.Envoy139, nil)
+	// envoy-1.33, the stricter profile. (An earlier stall of the fuzzing worker here, 0 execs/s with no
+	// failing input, did not recur after the stand-in's loop deadlock was fixed: 500k executions in 90 s.)
+	h := newHost(f, envoyhost.Envoy133, nil)
 	vm := newVM(f, h, advConfig())
 	cfg, err := policy.Parse([]byte(advConfig()))
 	if err != nil {
