@@ -251,7 +251,6 @@ func oneLine(s string) string {
 // appendJSON re-serializes a strictjson value. Strings are re-escaped (only '"', '\' and control
 // characters need it; strictjson has checked UTF-8), numbers keep their literal text.
 func appendJSON(dst []byte, v strictjson.Value) []byte {
-	const hexDigits = "0123456789abcdef"
 	switch v.Kind {
 	case strictjson.Null:
 		return append(dst, "null"...)
@@ -260,19 +259,7 @@ func appendJSON(dst []byte, v strictjson.Value) []byte {
 	case strictjson.Number:
 		return append(dst, v.Text...)
 	case strictjson.String:
-		dst = append(dst, '"')
-		for i := 0; i < len(v.Text); i++ {
-			c := v.Text[i]
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			default:
-				dst = append(dst, c)
-			}
-		}
-		return append(dst, '"')
+		return appendQuotedJSON(dst, v.Text)
 	case strictjson.Array:
 		dst = append(dst, '[')
 		for i, it := range v.Items {

@@ -58,20 +58,22 @@ func newReply(status uint32, code, message, challenge string) *Reply {
 
 // quoteJSON renders s as a JSON string. Messages come from the contract and from validated scope tokens,
 // which exclude '"' and '\'; escaping is still done so that a future message cannot break the body.
-func quoteJSON(s string) []byte {
+func quoteJSON(s string) []byte { return appendQuotedJSON(make([]byte, 0, len(s)+2), s) }
+
+// appendQuotedJSON appends s to dst as a JSON string.
+func appendQuotedJSON(dst []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
-	out := make([]byte, 0, len(s)+2)
-	out = append(out, '"')
+	dst = append(dst, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
-			out = append(out, '\\', c)
+			dst = append(dst, '\\', c)
 		case c < 0x20:
-			out = append(out, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 		default:
-			out = append(out, c)
+			dst = append(dst, c)
 		}
 	}
-	return append(out, '"')
+	return append(dst, '"')
 }
