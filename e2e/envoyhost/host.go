@@ -43,6 +43,16 @@ type Options struct {
 	LogSink func(LogEntry)
 }
 
+// GoReactorWASI is the WASI set a standard-Go reactor (GOOS=wasip1 -buildmode=c-shared) imports. Anything
+// more (fd_read, path_open, path_filestat_get: file I/O, time zones, or packages such as net that link them)
+// fails to link on Envoy 1.33 to 1.38, which lack some of them: tests of a module assert its imports stay in
+// this set plus env.proxy_*.
+var GoReactorWASI = []string{
+	"sched_yield", "proc_exit", "args_get", "args_sizes_get", "clock_time_get", "environ_get",
+	"environ_sizes_get", "fd_write", "random_get", "poll_oneoff", "fd_close", "fd_fdstat_get",
+	"fd_fdstat_set_flags", "fd_prestat_get", "fd_prestat_dir_name",
+}
+
 // LogLevel uses the proxy-wasm numbering.
 type LogLevel int
 

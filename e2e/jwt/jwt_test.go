@@ -17,14 +17,6 @@ import (
 // not to hold it to the default module's 3 MB.
 const maxJWTModuleBytes = 5_500_000
 
-// goReactorWASI is the WASI set a standard-Go reactor imports (proxy-wasm-facts.md §2); the JWT build
-// must not add file I/O or anything else (the same list as e2e/scenarios/module_test.go).
-var goReactorWASI = []string{
-	"sched_yield", "proc_exit", "args_get", "args_sizes_get", "clock_time_get", "environ_get",
-	"environ_sizes_get", "fd_write", "random_get", "poll_oneoff", "fd_close", "fd_fdstat_get",
-	"fd_fdstat_set_flags", "fd_prestat_get", "fd_prestat_dir_name",
-}
-
 func TestModuleSizeAndImports(t *testing.T) {
 	if n := len(wasmBytes); n > maxJWTModuleBytes {
 		t.Fatalf("%s is %d bytes, over the %d budget", wasmPath, n, maxJWTModuleBytes)
@@ -35,7 +27,7 @@ func TestModuleSizeAndImports(t *testing.T) {
 		mod, name, _ := strings.Cut(imp, ".")
 		switch {
 		case mod == "env" && strings.HasPrefix(name, "proxy_"):
-		case mod == "wasi_snapshot_preview1" && slices.Contains(goReactorWASI, name):
+		case mod == "wasi_snapshot_preview1" && slices.Contains(envoyhost.GoReactorWASI, name):
 		default:
 			t.Errorf("unexpected import %s", imp)
 		}

@@ -13,14 +13,6 @@ import (
 // maxModuleBytes is the size budget of the module that ships inside Envoy (3.0 MB).
 const maxModuleBytes = 3_000_000
 
-// goReactorWASI is the WASI set a standard-Go reactor imports (facts §2). Anything more (fd_read,
-// path_open, ...) comes from file I/O or time zones and would fail on some Envoy versions.
-var goReactorWASI = []string{
-	"sched_yield", "proc_exit", "args_get", "args_sizes_get", "clock_time_get", "environ_get",
-	"environ_sizes_get", "fd_write", "random_get", "poll_oneoff", "fd_close", "fd_fdstat_get",
-	"fd_fdstat_set_flags", "fd_prestat_get", "fd_prestat_dir_name",
-}
-
 func TestModuleSize(t *testing.T) {
 	if n := len(wasmBytes); n > maxModuleBytes {
 		t.Fatalf("%s is %d bytes, over the %d budget", wasmPath, n, maxModuleBytes)
@@ -34,7 +26,7 @@ func TestModuleImportsAndExports(t *testing.T) {
 		mod, name, _ := strings.Cut(imp, ".")
 		switch {
 		case mod == "env" && strings.HasPrefix(name, "proxy_"):
-		case mod == "wasi_snapshot_preview1" && slices.Contains(goReactorWASI, name):
+		case mod == "wasi_snapshot_preview1" && slices.Contains(envoyhost.GoReactorWASI, name):
 		default:
 			t.Errorf("unexpected import %s", imp)
 		}
