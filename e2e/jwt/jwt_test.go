@@ -374,3 +374,34 @@ func TestNoTimersUnderEnvoy133(t *testing.T) {
 	}
 	t.Logf("%d verifications, memory %d bytes", n, vm.MemorySize())
 }
+
+// TestJWKSKeyRotatedUnderSameKid: the issuer replaces the key behind a kid we hold. A token signed with the
+// new key fails against the old one; that is our keys being out of date, not the token's fault: it is not
+// cached as invalid, and it triggers a refresh (rate-limited by the floor) after which it verifies.
+func TestJWKSKeyRotatedUnderSameKid(t *testing.T) {
+	a, b, _, _ := keys()
+	rotated := *b
+	rotated.kid = a.kid // same kid, new key material
+	for _, p := range profiles {
+		t.Run(string(p), func(t *testing.T) {
+			clk := newClock()
+			srv := newJWKSServer(t, jwks(a))
+			h := newHost(t, p, clk, map[string]string{"idp": srv.addr()})
+			vm := newVM(t, h, clusterConfig(""))
+			mustStatus(t, vm, a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
+			srv.set(jwks(&rotated), 200, 0)
+			clk.advance(31) // past jwks_min_refresh_seconds, within jwks_cache_seconds: keys still "fresh"
+			tok := rotated.token(claims(clk.unixNow(), 600, "apps:run"))
+			mustStatus(t, vm, tok, "apps:run", 200)
+			if n := srv.fetches.Load(); n != 2 {
+				t.Fatalf("%d fetches, want 2: a bad signature under a known kid must refresh the keys", n)
+			}
+			// A token that is really bad (signed by the old key, now gone) is refused, and within the floor it
+			// does not fetch again.
+			mustStatus(t, vm, a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 401)
+			if n := srv.fetches.Load(); n != 2 {
+				t.Fatalf("%d fetches, want 2: the floor must hold", n)
+			}
+		})
+	}
+}

@@ -76,31 +76,50 @@ func (h *httpContext) verifyJWT(req *policy.Requirement, check policy.Check, v *
 		return h.jwtVerdict(req, check, res, now)
 	}
 	keys := v.Inline()
-	if keys == nil {
-		st := h.p.jwtFor(h.cfg)
-		rec, cas, found, err := st.load(v)
-		if err != nil {
-			stdgobridge.LogWarn("scope-gate: cannot read the shared JWKS record: " + err.Error())
+	if keys != nil {
+		return h.jwtVerdict(req, check, v.Verify(t, keys, now), now)
+	}
+	st := h.p.jwtFor(h.cfg)
+	rec, cas, found, err := st.load(v)
+	if err != nil {
+		stdgobridge.LogWarn("scope-gate: cannot read the shared JWKS record: " + err.Error())
+	}
+	keys = st.keys
+	// refresh starts (or joins) a JWKS fetch when the floor allows, pausing the stream; false: not now.
+	refresh := func() (types.Action, bool) {
+		if afterFetch || err != nil {
+			return 0, false
 		}
-		keys = st.keys
-		if !afterFetch && err == nil && (v.KeysStale(rec, now) || !keys.Has(t)) {
-			if st.fetch != nil && st.fetch.cfg == h.cfg {
-				return h.waitJWKS(st.fetch, req, check)
-			}
-			if v.MayFetch(rec, now) && st.claim(v, rec, cas, found, now) {
-				if f := h.p.startJWKSFetch(h.id, h.cfg, v); f != nil {
-					st.fetch = f
-					return h.waitJWKS(f, req, check)
-				}
+		if st.fetch != nil && st.fetch.cfg == h.cfg {
+			return h.waitJWKS(st.fetch, req, check), true
+		}
+		if v.MayFetch(rec, now) && st.claim(v, rec, cas, found, now) {
+			if f := h.p.startJWKSFetch(h.id, h.cfg, v); f != nil {
+				st.fetch = f
+				return h.waitJWKS(f, req, check), true
 			}
 		}
-		if keys.Len() == 0 {
-			// No usable key at all: the JWKS could not be fetched (or is being fetched by another VM). That
-			// is the validator being unavailable, never the token's fault: 503, nothing cached.
-			return h.jwtVerdict(req, check, policy.JWTResult{Validation: policy.Validation{Result: policy.Unavailable}}, now)
+		return 0, false
+	}
+	if v.KeysStale(rec, now) || !keys.Has(t) {
+		if action, waiting := refresh(); waiting {
+			return action
 		}
 	}
-	return h.jwtVerdict(req, check, v.Verify(t, keys, now), now)
+	if keys.Len() == 0 {
+		// No usable key at all: the JWKS could not be fetched (or is being fetched by another VM). That is
+		// the validator being unavailable, never the token's fault: 503, nothing cached.
+		return h.jwtVerdict(req, check, policy.JWTResult{Validation: policy.Validation{Result: policy.Unavailable}}, now)
+	}
+	verdict := v.Verify(t, keys, now)
+	if verdict.UnknownKey {
+		// The key named (or implied) by the token is missing or did not verify: the issuer may have rotated
+		// keys since the last fetch. Refresh when the floor allows, then verify again (afterFetch).
+		if action, waiting := refresh(); waiting {
+			return action
+		}
+	}
+	return h.jwtVerdict(req, check, verdict, now)
 }
 
 // jwtVerdict caches what may be cached and applies the decision.

@@ -135,6 +135,10 @@ type httpContext struct {
 	paths *paths
 	reqs  *policy.RequirementCache
 
+	// released: the decision let the request through (set just before Continue or resume). Until then the
+	// body and trailer callbacks hold the request (see OnHttpRequestBody).
+	released bool
+
 	// The request headers as read at the start of OnHttpRequestHeaders (views into host memory; dropped
 	// once the decision is made).
 	headers [][2]string
@@ -188,6 +192,25 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 		return h.failClosed(err.Error())
 	}
 	return h.decide(req)
+}
+
+// OnHttpRequestBody holds the request until the decision lets it through. By default Envoy turns a Pause
+// from the headers callback into StopAllIteration, and body callbacks only come after the resume; but with
+// allow_on_headers_stop_iteration (Envoy >= 1.35) body callbacks run while the headers are paused, and the
+// SDK's default Continue would let the request through before the validator has answered.
+func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
+	if h.released {
+		return types.ActionContinue
+	}
+	return types.ActionPause
+}
+
+// OnHttpRequestTrailers holds the request until the decision lets it through, like OnHttpRequestBody.
+func (h *httpContext) OnHttpRequestTrailers(numTrailers int) types.Action {
+	if h.released {
+		return types.ActionContinue
+	}
+	return types.ActionPause
 }
 
 // requirement resolves what the route requires (contract §3, README "routes"): the route's metadata block,
@@ -321,6 +344,7 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	if err != nil {
 		return h.failClosed("cannot set upstream headers: " + err.Error())
 	}
+	h.released = true
 	return types.ActionContinue
 }
 
@@ -350,13 +374,19 @@ func routeName() string {
 
 // failClosed answers 500 for anything unexpected (a panic, a host error) and pauses: the request never
 // continues unchecked. In report mode it still answers 500: report mode relaxes decisions, not failures.
-func (h *httpContext) failClosed(reason string) types.Action {
-	defer func() { _ = recover() }() // a second failure while failing must not trap the VM
-	stdgobridge.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
-	h.p.count(policy.MetricConfigError)
+//
+// The result is named and set first: a second panic while failing is recovered (it must not trap the VM)
+// and the function still returns Pause, never the zero Action, which is Continue. The reply goes out before
+// anything else that could fail (reading the route name, logging, counting).
+func (h *httpContext) failClosed(reason string) (action types.Action) {
+	action = types.ActionPause
+	h.released = false
+	defer func() { _ = recover() }()
 	r := failReply
 	_ = stdgobridge.SendHttpResponse(r.Status, r.Headers, r.Body, -1)
-	return types.ActionPause
+	h.p.count(policy.MetricConfigError)
+	stdgobridge.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
+	return action
 }
 
 // failReply is the 500 of contract §5, independent of any configuration (it must work without one).

@@ -91,3 +91,50 @@ func TestBadConfigurationRejected(t *testing.T) {
 		t.Fatalf("critical logs: %s", logs)
 	}
 }
+
+// A second failure inside failClosed (here: no reply to send) is recovered and must still pause: the zero
+// Action is Continue, which would forward the request unchecked.
+func TestFailClosedSurvivesASecondPanic(t *testing.T) {
+	host, reset := newEmulator(t, publicConfig, nil)
+	defer reset()
+	testHookRequestHeaders = func() { panic("injected") }
+	saved := failReply
+	failReply = nil // failClosed's own reply now panics
+	defer func() { testHookRequestHeaders, failReply = nil, saved }()
+
+	id := host.InitializeHttpContext()
+	if action := host.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, true); action != types.ActionPause {
+		t.Fatalf("action = %v after a panic while failing closed, want Pause", action)
+	}
+}
+
+// While a remote validation is in flight the request body (and trailers) must not let the request through:
+// with Envoy's allow_on_headers_stop_iteration, body callbacks run while the headers are paused.
+func TestBodyHeldUntilTheDecision(t *testing.T) {
+	config := `{"default_route":"bearer","validator":{"type":"forward","cluster":"api","authority":"api","path":"/whoami"}}`
+	host, reset := newEmulator(t, config, nil)
+	id := host.InitializeHttpContext()
+	headers := [][2]string{{":path", "/"}, {":method", "POST"}, {"authorization", "Bearer tok-1234567890"}}
+	if action := host.CallOnRequestHeaders(id, headers, false); action != types.ActionPause {
+		t.Fatalf("headers: %v, want Pause while the validator is asked", action)
+	}
+	if action := host.CallOnRequestBody(id, []byte("payload"), true); action != types.ActionPause {
+		t.Fatalf("body while validating: %v, want Pause", action)
+	}
+	if action := host.CallOnRequestTrailers(id, nil); action != types.ActionPause {
+		t.Fatalf("trailers while validating: %v, want Pause", action)
+	}
+
+	reset() // one emulator at a time: proxytest holds a global lock until reset
+
+	// A public route is released at once, and its body flows.
+	pub, resetPub := newEmulator(t, publicConfig, nil)
+	defer resetPub()
+	id = pub.InitializeHttpContext()
+	if action := pub.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, false); action != types.ActionContinue {
+		t.Fatalf("public headers: %v", action)
+	}
+	if action := pub.CallOnRequestBody(id, []byte("payload"), true); action != types.ActionContinue {
+		t.Fatalf("public body: %v, want Continue", action)
+	}
+}

@@ -82,7 +82,7 @@ func (v *JWTValidator) Parse(token string) (*JWT, JWTResult) {
 		allowed = allowed || a == t.Alg
 	}
 	if !allowed {
-		return nil, invalidJWT("alg "+quoteShort(t.Alg)+" is not allowed", false)
+		return nil, invalidJWT("alg is not allowed", false)
 	}
 	if v.RequireTypAtJWT && !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return nil, invalidJWT("typ is not at+jwt", false)
@@ -99,13 +99,18 @@ func (v *JWTValidator) Parse(token string) (*JWT, JWTResult) {
 func (v *JWTValidator) Verify(t *JWT, keys *KeySet, nowUnix int64) JWTResult {
 	k := keys.find(t.KeyID, t.Alg)
 	if k == nil {
-		r := invalidJWT("no key for kid "+quoteShort(t.KeyID)+" and "+t.Alg, false)
+		r := invalidJWT("no key for the token's kid and alg", false)
 		r.UnknownKey = true
 		return r
 	}
 	payload, ok := verifyJWS(t.jws, t.Alg, k.pub)
 	if !ok {
-		return invalidJWT("bad signature", true)
+		// A bad signature is the token's fault (tampered) or ours: the issuer rotated the key behind a kid
+		// we still hold, or a kid-less token met the one key we have of its type. So it is never cached as
+		// invalid, and it is worth a key refresh (which the refresh floor rate-limits).
+		r := invalidJWT("bad signature", false)
+		r.UnknownKey = true
+		return r
 	}
 	return v.checkClaims(payload, nowUnix)
 }
