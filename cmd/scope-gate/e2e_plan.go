@@ -107,10 +107,11 @@ func skipReason(f *scenarios.File, s scenarios.Scenario, cfg []byte, unexpressib
 	if v := conf.Validator; v != nil {
 		tokens = v.Tokens
 	}
+	if why := s.HTTPFormProblem(); why != "" {
+		return why
+	}
 	for _, h := range s.Request.Headers {
 		switch strings.ToLower(h[0]) {
-		case "host", ":authority":
-			return "the driver selects routes by Host, so a scenario cannot set it"
 		case "authorization":
 			// A token whose expiry is near now_unix needs the filter's clock at now_unix; a real Envoy runs
 			// on the wall clock. Tokens that expired long ago (or expire long after) behave the same on both.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -96,4 +97,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// HTTPFormProblem says why a scenario's request cannot travel as real HTTP/1.1 to a driver that selects
+// routes by Host ("" when it can).
+func (s Scenario) HTTPFormProblem() string {
+	for _, h := range s.Request.Headers {
+		if h[1] != strings.TrimSpace(h[1]) {
+			// RFC 9110 §5.5: leading and trailing whitespace is not part of a field value; HTTP/1 parsers
+			// (Envoy's and Go's alike) strip it before any filter sees the header.
+			return "header " + h[0] + " has leading or trailing whitespace, which HTTP/1.1 parsers strip"
+		}
+		if strings.EqualFold(h[0], "host") || h[0] == ":authority" {
+			return "the driver selects routes by Host, so a scenario cannot set it"
+		}
+	}
+	return ""
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -52,7 +51,7 @@ func TestScenarios(t *testing.T) {
 				continue
 			}
 		}
-		if why := noHTTPForm(s); why != "" {
+		if why := s.HTTPFormProblem(); why != "" {
 			t.Logf("SKIP %s: %s", s.Name, why)
 			skipped++
 			continue
@@ -113,19 +112,6 @@ func TestScenarios(t *testing.T) {
 }
 
 // noHTTPForm says why a scenario's request cannot be sent over HTTP/1.1 as written, "" when it can.
-func noHTTPForm(s scenarios.Scenario) string {
-	for _, h := range s.Request.Headers {
-		if h[1] != strings.TrimSpace(h[1]) {
-			// RFC 9110 §5.5: leading and trailing whitespace is not part of a field value; HTTP/1 parsers
-			// (Envoy's and Go's alike) strip it before any filter sees the header.
-			return fmt.Sprintf("header %s has leading or trailing whitespace, which HTTP/1.1 parsers strip", h[0])
-		}
-		if strings.EqualFold(h[0], "host") || h[0] == ":authority" {
-			return "the test selects routes by Host, so a scenario cannot set it"
-		}
-	}
-	return ""
-}
 
 func checkRejected(t *testing.T, startErr error, s scenarios.Scenario) {
 	if startErr == nil {
