@@ -324,7 +324,9 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// statsText renders every plugin metric as Envoy stores it, "wasmcustom.<name>: <value>", sorted.
+// statsText renders every plugin metric as Envoy's admin /stats shows it: Envoy stores proxy-wasm metrics
+// under the custom stat namespace "wasmcustom." and strips it from /stats output, so the lines are
+// "<name>: <value>" (e.g. "scope_gate.allowed: 12"), sorted.
 func (g *Gateway) statsText(filter interface{ MatchString(string) bool }) string {
 	if g.host == nil {
 		return ""
@@ -332,15 +334,14 @@ func (g *Gateway) statsText(filter interface{ MatchString(string) bool }) string
 	m := g.host.Metrics()
 	names := make([]string, 0, len(m))
 	for name := range m {
-		full := "wasmcustom." + name
-		if filter == nil || filter.MatchString(full) {
+		if filter == nil || filter.MatchString(name) {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
 	var b strings.Builder
 	for _, name := range names {
-		fmt.Fprintf(&b, "wasmcustom.%s: %d\n", name, m[name])
+		fmt.Fprintf(&b, "%s: %d\n", name, m[name])
 	}
 	return b.String()
 }

@@ -209,7 +209,7 @@ func TestAccessLogAndAdmin(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if got := string(body); got != "wasmcustom.scope_gate.allowed: 1\nwasmcustom.scope_gate.public: 1\n" {
+	if got := string(body); got != "scope_gate.allowed: 1\nscope_gate.public: 1\n" {
 		t.Errorf("/stats?filter=... = %q", got)
 	}
 }
