@@ -30,5 +30,12 @@
 //     first buffer while the host still writes to it. Re-attaching by looking the address up among the pinned
 //     buffers also means no integer is ever converted back into a pointer.
 //
-// The package has no API: import it blank (import _ ".../proxywasm/stdgobridge") from the plugin's main.
+// And, in every build (natively they reach the SDK's proxytest emulator through the same internals):
+//   - the host calls a filter needs, with the SDK's names and semantics (hostcalls.go), because the SDK's
+//     proxywasm package imports fmt, and importing fmt at all links its printers, reflect and os;
+//   - counters that return errors instead of panicking (metrics.go);
+//   - DispatchRootHTTPCall, an HTTP call owned by the plugin's root context rather than by the stream that
+//     made it, for answers that several streams wait on (rootcall.go).
+//
+// The plugin's main imports it (for the exports, the host registration and SetVMContext).
 package stdgobridge
