@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // suite is shared by every test and benchmark of this binary: hosts and VMs are set up once.
@@ -109,7 +111,7 @@ func BenchmarkVMStart(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				vm, err := h.NewVM(ctx, pluginConfig(cfg))
+				vm, err := h.NewVM(ctx, testkit.PluginConfig(cfg))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // Durations are repeated timings of one step; the median is what the report compares with a target.
@@ -107,7 +108,7 @@ func VMStart(env *Env, p envoyhost.Profile, cfg []byte, n int) (Durations, error
 	var out Durations
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
-		vm, err := h.NewVM(ctx, pluginConfig(cfg))
+		vm, err := h.NewVM(ctx, testkit.PluginConfig(cfg))
 		d := time.Since(t0)
 		if err != nil {
 			return nil, err
@@ -154,7 +155,7 @@ func Memory(env *Env, p envoyhost.Profile, checkpoints []int, progress func(done
 		}
 		reqs = append(reqs, rq{env.envoyRequest(sc), c.Want})
 	}
-	vm, err := h.NewVM(ctx, pluginConfig(cfg))
+	vm, err := h.NewVM(ctx, testkit.PluginConfig(cfg))
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/scope-gate/scope-gate/e2e/scenarios"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // modulePath is this repository's module; the repository root is the directory whose go.mod declares it.
@@ -47,12 +48,8 @@ func Setup() (*Env, error) {
 		return nil, err
 	}
 	e := &Env{Root: root}
-	e.WasmPath = os.Getenv("SCOPE_GATE_WASM")
-	if e.WasmPath == "" {
-		e.WasmPath = filepath.Join(root, "build", "scope-gate.wasm")
-	}
-	if e.Wasm, err = os.ReadFile(e.WasmPath); err != nil {
-		return nil, fmt.Errorf("bench: cannot read the module %s (run `make build` first, or set SCOPE_GATE_WASM): %w", e.WasmPath, err)
+	if e.WasmPath, e.Wasm, err = testkit.ReadModule(testkit.ModuleEnv, testkit.ModuleFile); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	if e.Table, err = scenarios.Load(filepath.Join(root, "e2e", "scenarios", "scenarios.json")); err != nil {
 		return nil, fmt.Errorf("bench: scenario table: %w", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/filter/policy"
 )
 
@@ -119,7 +120,7 @@ func (s *Suite) filter(p envoyhost.Profile, c Case) (*filterFixture, error) {
 	vmKey := string(p) + "/" + string(cfg)
 	vm := s.vms[vmKey]
 	if vm == nil {
-		if vm, err = h.NewVM(context.Background(), pluginConfig(cfg)); err != nil {
+		if vm, err = h.NewVM(context.Background(), testkit.PluginConfig(cfg)); err != nil {
 			return nil, err
 		}
 		s.vms[vmKey] = vm
@@ -127,10 +128,6 @@ func (s *Suite) filter(p envoyhost.Profile, c Case) (*filterFixture, error) {
 	fx := &filterFixture{host: h, vm: vm, req: s.env.envoyRequest(sc), want: c.Want}
 	s.filterFx[key] = fx
 	return fx, nil
-}
-
-func pluginConfig(cfg []byte) envoyhost.PluginConfig {
-	return envoyhost.PluginConfig{VMID: "scope_gate", RootID: "scope_gate", PluginName: "scope_gate", Configuration: cfg}
 }
 
 // do runs one request through a VM and checks its outcome. A request that takes more than 10 s is stuck.
@@ -252,7 +249,7 @@ func (s *Suite) noopVM(p envoyhost.Profile) (*envoyhost.VM, envoyhost.Request, e
 	if err != nil {
 		return nil, envoyhost.Request{}, err
 	}
-	vm, err := h.NewVM(context.Background(), pluginConfig(nil))
+	vm, err := h.NewVM(context.Background(), testkit.PluginConfig(nil))
 	if err != nil {
 		return nil, envoyhost.Request{}, err
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // serveBootstrap writes envoy/envoy.yaml with its addresses, module path and listener edited, into a
@@ -108,10 +110,7 @@ func (l *lockedBuffer) String() string {
 // TestServeDemoAndSignal runs `serve -demo` as make run does (on loopback ports), sends the banner's
 // scoped-allowed request, then SIGINT: serve must shut down cleanly with exit 0.
 func TestServeDemoAndSignal(t *testing.T) {
-	module := os.Getenv("SCOPE_GATE_WASM")
-	if module == "" {
-		module = "../../build/scope-gate.wasm"
-	}
+	module := testkit.ModulePath(testkit.ModuleEnv, testkit.ModuleFile)
 	if _, err := os.Stat(module); err != nil {
 		t.Fatalf("the module is needed (run make build): %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/policy"
 )
@@ -62,7 +63,7 @@ func TestDifferentialModuleVsPolicy(t *testing.T) {
 		where := fmt.Sprintf("seed %d config %d (%s)", seed, ci, profile)
 
 		cfg, perr := policy.Parse([]byte(g.json))
-		vm, verr := h.NewVM(context.Background(), pluginConfig([]byte(g.json)))
+		vm, verr := h.NewVM(context.Background(), testkit.PluginConfig([]byte(g.json)))
 		if perr != nil {
 			// The generator sometimes breaks a configuration on purpose: the module must refuse exactly
 			// the configurations that Parse refuses.

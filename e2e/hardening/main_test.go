@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/filter/pairs"
 )
 
@@ -32,15 +32,7 @@ const nowUnix = int64(1795000000)
 // TestMain loads the module once. A missing module fails the run rather than skipping: these tests exist to
 // test the compiled filter, and a skip would count an untested module as a pass.
 func TestMain(m *testing.M) {
-	wasmPath = os.Getenv("SCOPE_GATE_WASM")
-	if wasmPath == "" {
-		wasmPath = filepath.Join("..", "..", "build", "scope-gate.wasm")
-	}
-	var err error
-	if wasmBytes, err = os.ReadFile(wasmPath); err != nil {
-		fmt.Fprintf(os.Stderr, "hardening: cannot read the module %s (run `make build`, or `make test` which builds it): %v\n", wasmPath, err)
-		os.Exit(1)
-	}
+	wasmPath, wasmBytes = testkit.MustReadModule(testkit.ModuleEnv, testkit.ModuleFile)
 	os.Exit(m.Run())
 }
 
@@ -58,7 +50,7 @@ func newHostClock(t testing.TB, profile envoyhost.Profile, clusters map[string]s
 		Profile:             profile,
 		Clusters:            clusters,
 		Now:                 now,
-		CompilationCacheDir: compilationCache(t),
+		CompilationCacheDir: testkit.CompilationCacheDir(),
 	})
 	if err != nil {
 		t.Fatalf("NewHost(%s): %v", profile, err)
@@ -67,23 +59,9 @@ func newHostClock(t testing.TB, profile envoyhost.Profile, clusters map[string]s
 	return h
 }
 
-// compilationCache shares wazero's compiled code between the hosts of a test binary (and with the scenario
-// suite's binary, which uses the same directory).
-func compilationCache(t testing.TB) string {
-	dir := filepath.Join(os.TempDir(), "scope-gate-wazero-cache")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("cache dir: %v", err)
-	}
-	return dir
-}
-
-func pluginConfig(cfg []byte) envoyhost.PluginConfig {
-	return envoyhost.PluginConfig{VMID: "scope_gate", RootID: "scope_gate", PluginName: "scope_gate", Configuration: cfg}
-}
-
 func newVM(t testing.TB, h *envoyhost.Host, cfg string) *envoyhost.VM {
 	t.Helper()
-	vm, err := h.NewVM(context.Background(), pluginConfig([]byte(cfg)))
+	vm, err := h.NewVM(context.Background(), testkit.PluginConfig([]byte(cfg)))
 	if err != nil {
 		t.Fatalf("NewVM(%s): %v", abbrev(cfg, 300), err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // TestFaultSoak runs mixed traffic through four VMs of one Host (one goroutine per VM, several streams in
@@ -353,13 +353,10 @@ func runSoak(t *testing.T, total int) {
 	t.Logf("linear memory start→after %d→end: %s", checkpoint, strings.Join(mem, ", "))
 }
 
-// refusedAddr is a loopback address nothing listens on.
 func refusedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testkit.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	return addr
 }

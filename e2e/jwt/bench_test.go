@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // BenchmarkHostVerify is one whole request (headers in, decision out) in the stand-in with wazero's
@@ -14,7 +15,7 @@ import (
 func BenchmarkHostVerify(b *testing.B) {
 	a, _, ec, ed := keys()
 	clk := newClock()
-	h, err := envoyhost.NewHost(context.Background(), wasmBytes, envoyhost.Options{Profile: envoyhost.Envoy139, Now: clk.now})
+	h, err := envoyhost.NewHost(context.Background(), wasmBytes, envoyhost.Options{Profile: envoyhost.Envoy139, Now: clk.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,12 +27,12 @@ func BenchmarkHostVerify(b *testing.B) {
 				if mode == "first" {
 					cfg = strings.Replace(cfg, `"ttl_seconds": 3600`, `"ttl_seconds": 0`, 1)
 				}
-				vm, err := h.NewVM(context.Background(), envoyhost.PluginConfig{VMID: "scope_gate", RootID: "scope_gate", Configuration: []byte(cfg)})
+				vm, err := h.NewVM(context.Background(), testkit.PluginConfig([]byte(cfg)))
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer vm.Close(context.Background())
-				req := request(s.token(claims(clk.unixNow(), 3600, "apps:run")), "apps:run")
+				req := request(s.token(claims(clk.Unix(), 3600, "apps:run")), "apps:run")
 				ctx := context.Background()
 				if res, err := vm.Do(ctx, req); err != nil || res.Response.Status != 200 {
 					b.Fatalf("warm-up: %v %d", err, res.Response.Status)

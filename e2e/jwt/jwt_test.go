@@ -70,7 +70,7 @@ func TestDecisions(t *testing.T) {
 			clk := newClock()
 			h := newHost(t, p, clk, nil)
 			vm := newVM(t, h, inlineConfig("", a, ec, ed))
-			now := clk.unixNow()
+			now := clk.Unix()
 			var tokens []string
 			for _, s := range []*signer{a, ec, ed} {
 				tok := s.token(claims(now, 600, "apps:run apps:read"))
@@ -125,7 +125,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 			h := newHost(t, p, clk, nil)
 			cfg := inlineConfig(`, "clock_skew_seconds": 0`, a)
 			vm1, vm2 := newVM(t, h, cfg), newVM(t, h, cfg)
-			tok := a.token(claims(clk.unixNow(), 30, "apps:run"))
+			tok := a.token(claims(clk.Unix(), 30, "apps:run"))
 			mustStatus(t, vm1, tok, "apps:run", 200)
 			if h.Counter("scope_gate.cache_miss") != 1 || h.Counter("scope_gate.cache_hit") != 0 {
 				t.Fatalf("first request: %v", h.Metrics())
@@ -140,12 +140,12 @@ func TestVerifiedTokenCache(t *testing.T) {
 			if gets1-gets0 != 2 {
 				t.Fatalf("two cached requests made %d shared-data reads, want 2", gets1-gets0)
 			}
-			clk.advance(29) // exp-1: still cached
+			clk.Advance(29) // exp-1: still cached
 			mustStatus(t, vm2, tok, "apps:run", 200)
 			if h.Counter("scope_gate.cache_hit") != 3 {
 				t.Fatalf("entry not served before exp: %v", h.Metrics())
 			}
-			clk.advance(1) // exactly exp: the entry must not be served, and the token is expired (skew 0)
+			clk.Advance(1) // exactly exp: the entry must not be served, and the token is expired (skew 0)
 			mustStatus(t, vm1, tok, "apps:run", 401)
 			if h.Counter("scope_gate.cache_hit") != 3 || h.Counter("scope_gate.cache_miss") != 2 {
 				t.Fatalf("entry served at exp: %v", h.Metrics())
@@ -165,22 +165,22 @@ func TestJWKSFetchAndRefreshOnUnknownKid(t *testing.T) {
 			srv := newJWKSServer(t, jwks(a))
 			h := newHost(t, p, clk, map[string]string{"idp": srv.addr()})
 			vm := newVM(t, h, clusterConfig(""))
-			mustStatus(t, vm, a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm, a.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
 			if n := srv.fetches.Load(); n != 1 {
 				t.Fatalf("%d fetches for the first token, want 1", n)
 			}
-			mustStatus(t, vm, a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm, a.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
 			if n := srv.fetches.Load(); n != 1 {
 				t.Fatalf("a known kid with fresh keys fetched again (%d fetches)", n)
 			}
 			srv.set(jwks(a, b), 200, 0)
-			clk.advance(31) // past jwks_min_refresh_seconds (30)
-			mustStatus(t, vm, b.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
+			clk.Advance(31) // past jwks_min_refresh_seconds (30)
+			mustStatus(t, vm, b.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
 			if n := srv.fetches.Load(); n != 2 {
 				t.Fatalf("%d fetches after key B appeared, want 2", n)
 			}
-			mustStatus(t, vm, b.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
-			mustStatus(t, vm, a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm, b.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm, a.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
 			if n := srv.fetches.Load(); n != 2 {
 				t.Fatalf("%d fetches, want 2", n)
 			}
@@ -202,14 +202,14 @@ func TestJWKSRefreshFloor(t *testing.T) {
 			h := newHost(t, p, clk, map[string]string{"idp": srv.addr()})
 			vm := newVM(t, h, clusterConfig(""))
 			for i := 0; i < 25; i++ {
-				mustStatus(t, vm, a.tokenWithKid(fmt.Sprintf("random-%d", i), claims(clk.unixNow(), 600, "apps:run")), "apps:run", 401)
+				mustStatus(t, vm, a.tokenWithKid(fmt.Sprintf("random-%d", i), claims(clk.Unix(), 600, "apps:run")), "apps:run", 401)
 			}
 			if n := srv.fetches.Load(); n != 1 {
 				t.Fatalf("25 unknown kids within the floor made %d fetches, want 1", n)
 			}
-			clk.advance(30)
+			clk.Advance(30)
 			for i := 0; i < 25; i++ {
-				mustStatus(t, vm, a.tokenWithKid(fmt.Sprintf("random-b-%d", i), claims(clk.unixNow(), 600, "apps:run")), "apps:run", 401)
+				mustStatus(t, vm, a.tokenWithKid(fmt.Sprintf("random-b-%d", i), claims(clk.Unix(), 600, "apps:run")), "apps:run", 401)
 			}
 			if n := srv.fetches.Load(); n != 2 {
 				t.Fatalf("25 unknown kids after the floor made %d fetches in all, want 2", n)
@@ -245,7 +245,7 @@ func TestJWKSDown(t *testing.T) {
 				}
 				h := newHost(t, p, clk, map[string]string{"idp": addr})
 				vm := newVM(t, h, clusterConfig(""))
-				tok := a.token(claims(clk.unixNow(), 600, "apps:run"))
+				tok := a.token(claims(clk.Unix(), 600, "apps:run"))
 				res := mustStatus(t, vm, tok, "apps:run", 503)
 				if string(res.Response.Body) != `{"code":"service_unavailable","message":"token validation unavailable","status":503}` {
 					t.Fatalf("body %s", res.Response.Body)
@@ -258,7 +258,7 @@ func TestJWKSDown(t *testing.T) {
 					return
 				}
 				srv.set(jwks(a), 200, 0)
-				clk.advance(30)
+				clk.Advance(30)
 				mustStatus(t, vm, tok, "apps:run", 200) // the 503s were not cached as invalid
 			})
 		}
@@ -275,14 +275,14 @@ func TestJWKSDownKeepsServingCachedKeys(t *testing.T) {
 			srv := newJWKSServer(t, jwks(a))
 			h := newHost(t, p, clk, map[string]string{"idp": srv.addr()})
 			vm := newVM(t, h, clusterConfig(`, "jwks_cache_seconds": 60`))
-			mustStatus(t, vm, a.token(claims(clk.unixNow(), 6000, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm, a.token(claims(clk.Unix(), 6000, "apps:run")), "apps:run", 200)
 			srv.set("down", 503, 0)
-			clk.advance(61) // keys stale: the next miss refreshes, and the refresh fails
-			mustStatus(t, vm, a.token(claims(clk.unixNow(), 6000, "apps:run")), "apps:run", 200)
+			clk.Advance(61) // keys stale: the next miss refreshes, and the refresh fails
+			mustStatus(t, vm, a.token(claims(clk.Unix(), 6000, "apps:run")), "apps:run", 200)
 			if n := srv.fetches.Load(); n != 2 {
 				t.Fatalf("%d fetches, want 2 (the stale keys were not refreshed)", n)
 			}
-			mustStatus(t, vm, a.token(claims(clk.unixNow(), 6000, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm, a.token(claims(clk.Unix(), 6000, "apps:run")), "apps:run", 200)
 			if n := srv.fetches.Load(); n != 2 {
 				t.Fatalf("%d fetches within the floor, want 2", n)
 			}
@@ -299,8 +299,8 @@ func TestJWKSSharedAcrossVMs(t *testing.T) {
 			srv := newJWKSServer(t, jwks(a, ec))
 			h := newHost(t, p, clk, map[string]string{"idp": srv.addr()})
 			vm1, vm2 := newVM(t, h, clusterConfig("")), newVM(t, h, clusterConfig(""))
-			mustStatus(t, vm1, a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
-			mustStatus(t, vm2, ec.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm1, a.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm2, ec.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
 			if n := srv.fetches.Load(); n != 1 {
 				t.Fatalf("%d fetches for two VMs, want 1", n)
 			}
@@ -325,7 +325,7 @@ func TestJWKSSingleFlight(t *testing.T) {
 			defer cancel()
 			var streams []*envoyhost.Stream
 			for i := 0; i < 20; i++ {
-				streams = append(streams, vm.Start(ctx, request(a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run")))
+				streams = append(streams, vm.Start(ctx, request(a.token(claims(clk.Unix(), 600, "apps:run")), "apps:run")))
 			}
 			// One of them goes away while waiting: the others must still be answered.
 			streams[3].ResetByClient()
@@ -364,7 +364,7 @@ func TestNoTimersUnderEnvoy133(t *testing.T) {
 	signers := []*signer{ed, ec, ed, a}
 	for i := 0; i < n; i++ {
 		s := signers[i%len(signers)]
-		mustStatus(t, vm, s.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
+		mustStatus(t, vm, s.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
 	}
 	if vm.Failed() {
 		t.Fatal("VM failed")
@@ -388,17 +388,17 @@ func TestJWKSKeyRotatedUnderSameKid(t *testing.T) {
 			srv := newJWKSServer(t, jwks(a))
 			h := newHost(t, p, clk, map[string]string{"idp": srv.addr()})
 			vm := newVM(t, h, clusterConfig(""))
-			mustStatus(t, vm, a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 200)
+			mustStatus(t, vm, a.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 200)
 			srv.set(jwks(&rotated), 200, 0)
-			clk.advance(31) // past jwks_min_refresh_seconds, within jwks_cache_seconds: keys still "fresh"
-			tok := rotated.token(claims(clk.unixNow(), 600, "apps:run"))
+			clk.Advance(31) // past jwks_min_refresh_seconds, within jwks_cache_seconds: keys still "fresh"
+			tok := rotated.token(claims(clk.Unix(), 600, "apps:run"))
 			mustStatus(t, vm, tok, "apps:run", 200)
 			if n := srv.fetches.Load(); n != 2 {
 				t.Fatalf("%d fetches, want 2: a bad signature under a known kid must refresh the keys", n)
 			}
 			// A token that is really bad (signed by the old key, now gone) is refused, and within the floor it
 			// does not fetch again.
-			mustStatus(t, vm, a.token(claims(clk.unixNow(), 600, "apps:run")), "apps:run", 401)
+			mustStatus(t, vm, a.token(claims(clk.Unix(), 600, "apps:run")), "apps:run", 401)
 			if n := srv.fetches.Load(); n != 2 {
 				t.Fatalf("%d fetches, want 2: the floor must hold", n)
 			}

@@ -17,11 +17,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +29,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 var (
@@ -41,15 +40,7 @@ var (
 // TestMain loads the JWT module once. A missing module fails the run: a skip would count an untested
 // module as passing.
 func TestMain(m *testing.M) {
-	wasmPath = os.Getenv("SCOPE_GATE_JWT_WASM")
-	if wasmPath == "" {
-		wasmPath = filepath.Join("..", "..", "build", "scope-gate-jwt.wasm")
-	}
-	var err error
-	if wasmBytes, err = os.ReadFile(wasmPath); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e/jwt: cannot read the JWT module %s (run `make build`, which builds it with -tags jwt): %v\n", wasmPath, err)
-		os.Exit(1)
-	}
+	wasmPath, wasmBytes = testkit.MustReadModule(testkit.JWTModuleEnv, testkit.JWTModuleFile)
 	os.Exit(m.Run())
 }
 
@@ -59,24 +50,12 @@ var profiles = []envoyhost.Profile{envoyhost.Envoy133, envoyhost.Envoy139}
 // relative to the clock).
 const t0 = int64(1795000000)
 
-type clock struct{ unix atomic.Int64 }
+func newClock() *testkit.Clock { return testkit.NewClock(t0) }
 
-func newClock() *clock             { c := &clock{}; c.unix.Store(t0); return c }
-func (c *clock) now() time.Time    { return time.Unix(c.unix.Load(), 0) }
-func (c *clock) advance(sec int64) { c.unix.Add(sec) }
-func (c *clock) unixNow() int64    { return c.unix.Load() }
-func compilationCache(t testing.TB) string {
-	dir := filepath.Join(os.TempDir(), "scope-gate-wazero-cache")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("cache dir: %v", err)
-	}
-	return dir
-}
-
-func newHost(t testing.TB, profile envoyhost.Profile, clk *clock, clusters map[string]string) *envoyhost.Host {
+func newHost(t testing.TB, profile envoyhost.Profile, clk *testkit.Clock, clusters map[string]string) *envoyhost.Host {
 	t.Helper()
 	h, err := envoyhost.NewHost(context.Background(), wasmBytes, envoyhost.Options{
-		Profile: profile, Clusters: clusters, Now: clk.now, CompilationCacheDir: compilationCache(t),
+		Profile: profile, Clusters: clusters, Now: clk.Now, CompilationCacheDir: testkit.CompilationCacheDir(),
 	})
 	if err != nil {
 		t.Fatalf("NewHost(%s): %v", profile, err)
@@ -87,7 +66,7 @@ func newHost(t testing.TB, profile envoyhost.Profile, clk *clock, clusters map[s
 
 func newVM(t testing.TB, h *envoyhost.Host, config string) *envoyhost.VM {
 	t.Helper()
-	vm, err := h.NewVM(context.Background(), envoyhost.PluginConfig{VMID: "scope_gate", RootID: "scope_gate", PluginName: "scope_gate", Configuration: []byte(config)})
+	vm, err := h.NewVM(context.Background(), testkit.PluginConfig([]byte(config)))
 	if err != nil {
 		t.Fatalf("NewVM: %v\nlogs: %v", err, h.Logs())
 	}
@@ -285,14 +264,11 @@ func (s *jwksServer) set(doc string, status int, delay time.Duration) {
 
 func (s *jwksServer) addr() string { return strings.TrimPrefix(s.srv.URL, "http://") }
 
-// refusedAddr is a loopback address nothing listens on (connection refused).
 func refusedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testkit.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	return addr
 }
 

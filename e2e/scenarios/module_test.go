@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // maxModuleBytes is the size budget of the module that ships inside Envoy (3.0 MB).
@@ -62,7 +63,7 @@ func TestConfigure(t *testing.T) {
 			{`{"default_route":"open"}`, false},
 			{`not json`, false},
 		} {
-			vm, err := h.NewVM(context.Background(), pluginConfig([]byte(tc.cfg)))
+			vm, err := h.NewVM(context.Background(), testkit.PluginConfig([]byte(tc.cfg)))
 			switch {
 			case tc.ok && err != nil:
 				t.Errorf("%s: configuration %q rejected: %v", profile, tc.cfg, err)

@@ -14,19 +14,11 @@ import (
 	"time"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // Sequences the scenario table cannot express: what the shared cache remembers across requests, VMs and
 // time, and what single flight saves.
-
-// clock is a settable wall clock for the stand-in.
-type clock struct{ unix atomic.Int64 }
-
-func newClock() *clock { c := &clock{}; c.unix.Store(table.NowUnix); return c }
-
-func (c *clock) now() time.Time        { return time.Unix(c.unix.Load(), 0) }
-func (c *clock) advance(sec int64)     { c.unix.Add(sec) }
-func (c *clock) at(offset int64) int64 { return table.NowUnix + offset }
 
 // countingServer answers every validation with answer(token) and counts calls per token.
 type countingServer struct {
@@ -57,11 +49,11 @@ func newCountingServer(t *testing.T, delay time.Duration, answer func(token stri
 
 func (c *countingServer) addr() string { return strings.TrimPrefix(c.srv.URL, "http://") }
 
-func remoteHost(t *testing.T, clk *clock, srv *countingServer) *envoyhost.Host {
+func remoteHost(t *testing.T, clk *testkit.Clock, srv *countingServer) *envoyhost.Host {
 	t.Helper()
 	h, err := envoyhost.NewHost(context.Background(), wasmBytes, envoyhost.Options{
 		Profile: envoyhost.Envoy133, Clusters: map[string]string{"validator": srv.addr()},
-		Now: clk.now, CompilationCacheDir: compilationCache(t),
+		Now: clk.Now, CompilationCacheDir: testkit.CompilationCacheDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +64,7 @@ func remoteHost(t *testing.T, clk *clock, srv *countingServer) *envoyhost.Host {
 
 func remoteVM(t *testing.T, h *envoyhost.Host, config string) *envoyhost.VM {
 	t.Helper()
-	vm, err := h.NewVM(context.Background(), pluginConfig([]byte(config)))
+	vm, err := h.NewVM(context.Background(), testkit.PluginConfig([]byte(config)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +108,7 @@ func liveToken(tok string) (int, string) {
 }
 
 func TestCacheSharedAcrossVMs(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(t, 0, liveToken)
 	h := remoteHost(t, clk, srv)
 	vm1, vm2 := remoteVM(t, h, fmt.Sprintf(forwardCfg, 100)), remoteVM(t, h, fmt.Sprintf(forwardCfg, 100))
@@ -138,17 +130,17 @@ func TestCacheSharedAcrossVMs(t *testing.T) {
 }
 
 func TestNegativeEntryHonouredThenExpires(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(t, 0, liveToken)
 	vm := remoteVM(t, remoteHost(t, clk, srv), fmt.Sprintf(forwardCfg, 100))
 	tok := "dfoa_revoked_token"
 	mustStatus(t, vm, tok, 401)
-	clk.advance(9)
+	clk.Advance(9)
 	mustStatus(t, vm, tok, 401)
 	if n := srv.calls.Load(); n != 1 {
 		t.Fatalf("negative entry not honoured: %d calls", n)
 	}
-	clk.advance(1) // negative_ttl_seconds (10) elapsed
+	clk.Advance(1) // negative_ttl_seconds (10) elapsed
 	mustStatus(t, vm, tok, 401)
 	if n := srv.calls.Load(); n != 2 {
 		t.Fatalf("negative entry outlived its ttl: %d calls", n)
@@ -156,19 +148,19 @@ func TestNegativeEntryHonouredThenExpires(t *testing.T) {
 }
 
 func TestExpCapsTTL(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(t, 0, func(string) (int, string) {
-		return 200, fmt.Sprintf(`{"active":true,"exp":%d}`, clk.at(2))
+		return 200, fmt.Sprintf(`{"active":true,"exp":%d}`, table.NowUnix+2)
 	})
 	vm := remoteVM(t, remoteHost(t, clk, srv), introspectCfg)
 	tok := "dfoa_short_lived"
 	mustStatus(t, vm, tok, 200)
-	clk.advance(1)
+	clk.Advance(1)
 	mustStatus(t, vm, tok, 200)
 	if n := srv.calls.Load(); n != 1 {
 		t.Fatalf("entry not served before exp: %d calls", n)
 	}
-	clk.advance(1)              // the token's exp: the entry must not be served any more, though ttl_seconds is 60
+	clk.Advance(1)              // the token's exp: the entry must not be served any more, though ttl_seconds is 60
 	mustStatus(t, vm, tok, 401) // the server still answers with an exp now in the past
 	if n := srv.calls.Load(); n != 2 {
 		t.Fatalf("entry served past the token's exp: %d calls", n)
@@ -176,7 +168,7 @@ func TestExpCapsTTL(t *testing.T) {
 }
 
 func TestSingleFlight(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(t, 300*time.Millisecond, liveToken)
 	h := remoteHost(t, clk, srv)
 	vm := remoteVM(t, h, fmt.Sprintf(forwardCfg, 100))
@@ -204,7 +196,7 @@ func TestSingleFlight(t *testing.T) {
 // TestSingleFlightSurvivesCallerReset: the stream that started a validation goes away; the streams that
 // joined its flight still get their answer (the call belongs to the plugin, not to the first stream).
 func TestSingleFlightSurvivesCallerReset(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(t, 300*time.Millisecond, liveToken)
 	vm := remoteVM(t, remoteHost(t, clk, srv), fmt.Sprintf(forwardCfg, 100))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -229,7 +221,7 @@ func TestSingleFlightSurvivesCallerReset(t *testing.T) {
 }
 
 func TestCacheEvictionBounded(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(t, 0, liveToken)
 	h := remoteHost(t, clk, srv)
 	vm := remoteVM(t, h, fmt.Sprintf(forwardCfg, 4))
@@ -258,7 +250,7 @@ func TestCacheEvictionBounded(t *testing.T) {
 // with fewer slots than tokens, so writers race on the same slots. Every answer must still be the token's
 // own: a slot never answers for another token, and CAS conflicts never fail a request.
 func TestConcurrentWritersAcrossVMs(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(t, 2*time.Millisecond, liveToken)
 	h := remoteHost(t, clk, srv)
 	var vms []*envoyhost.VM
@@ -297,11 +289,11 @@ func TestConcurrentWritersAcrossVMs(t *testing.T) {
 // BenchmarkRemoteCacheHit is the cost of a request answered from the shared cache (one shared-data read),
 // in the stand-in with the compiler engine, against a static-table request in the same run.
 func BenchmarkRemoteCacheHit(b *testing.B) {
-	clk := newClock()
+	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(&testing.T{}, 0, liveToken)
 	defer srv.srv.Close()
 	h, err := envoyhost.NewHost(context.Background(), wasmBytes, envoyhost.Options{
-		Profile: envoyhost.Envoy139, Clusters: map[string]string{"validator": srv.addr()}, Now: clk.now,
+		Profile: envoyhost.Envoy139, Clusters: map[string]string{"validator": srv.addr()}, Now: clk.Now,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -314,7 +306,7 @@ func BenchmarkRemoteCacheHit(b *testing.B) {
 		{"remote_cache_hit", fmt.Sprintf(forwardCfg, 100), "dfoa_bench_token_live"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			vm, err := h.NewVM(context.Background(), pluginConfig([]byte(bc.config)))
+			vm, err := h.NewVM(context.Background(), testkit.PluginConfig([]byte(bc.config)))
 			if err != nil {
 				b.Fatal(err)
 			}

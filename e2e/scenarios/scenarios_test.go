@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // TestScenarios replays the whole table against the compiled module under both WASI profiles.
@@ -41,7 +42,7 @@ func runScenario(t *testing.T, h *envoyhost.Host, s Scenario) {
 	defer checkNoSecretsLogged(t, h, s)
 
 	// Each scenario gets its own vm_id, hence its own shared data: no cache entry crosses scenarios.
-	cfg := pluginConfig(table.PluginConfiguration(s))
+	cfg := testkit.PluginConfig(table.PluginConfiguration(s))
 	cfg.VMID = "scenario." + s.Name
 	vm, err := h.NewVM(ctx, cfg)
 	if s.Expect.Configure == "rejected" {

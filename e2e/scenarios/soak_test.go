@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 
 // TestSoak sends 200k mixed requests through one VM under the envoy-1.33 profile (poll_oneoff is ENOSYS
@@ -25,7 +26,7 @@ func TestSoak(t *testing.T) {
 	}
 	h := newHost(t, envoyhost.Envoy133, nil)
 	ctx := context.Background()
-	vm, err := h.NewVM(ctx, pluginConfig(table.Configs["reference"]))
+	vm, err := h.NewVM(ctx, testkit.PluginConfig(table.Configs["reference"]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,16 +50,6 @@ func (v *ValidatorStub) Port() uint32 { return v.port }
 // Addr is the stub's address.
 func (v *ValidatorStub) Addr() string { return fmt.Sprintf("127.0.0.1:%d", v.port) }
 
-// RefusedAddr returns a loopback address nothing listens on (for cluster "validator_refused").
-func RefusedAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := l.Addr().String()
-	return addr, l.Close()
-}
-
 // Set makes the stub answer as b says from now on and forgets what it received.
 func (v *ValidatorStub) Set(b *Validator) {
 	v.mu.Lock()

@@ -1,6 +1,10 @@
 package scenarios
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/scope-gate/scope-gate/e2e/testkit"
+)
 
 func startValidator(t testing.TB) (*ValidatorStub, string) {
 	t.Helper()
@@ -9,7 +13,7 @@ func startValidator(t testing.TB) (*ValidatorStub, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	refused, err := RefusedAddr()
+	refused, err := testkit.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

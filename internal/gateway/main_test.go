@@ -18,6 +18,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/scenarios"
+	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/internal/envoyconfig"
 )
 
@@ -30,10 +31,7 @@ var (
 // TestMain fails the run when the module is missing: these tests exist to serve the compiled filter, and a
 // skip would count an untested gateway as passing.
 func TestMain(m *testing.M) {
-	wasmPath = os.Getenv("SCOPE_GATE_WASM")
-	if wasmPath == "" {
-		wasmPath = filepath.Join("..", "..", "build", "scope-gate.wasm")
-	}
+	wasmPath = testkit.ModulePath(testkit.ModuleEnv, testkit.ModuleFile)
 	abs, err := filepath.Abs(wasmPath)
 	if err == nil {
 		_, err = os.Stat(abs)
@@ -82,22 +80,13 @@ type testGateway struct {
 	admin       string
 }
 
-// cacheDir shares wazero's compiled code between the gateways of the test binary.
-func cacheDir(t testing.TB) string {
-	dir := filepath.Join(os.TempDir(), "scope-gate-wazero-cache")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("cache dir: %v", err)
-	}
-	return dir
-}
-
 // startGateway compiles b and starts it with test options (the table's clock, debug logs).
 func startGateway(t testing.TB, cfg *Config, workers int) (*testGateway, error) {
 	t.Helper()
 	tg := &testGateway{access: &syncBuffer{}, log: &syncBuffer{}}
 	now := time.Unix(table.NowUnix, 0)
 	g, err := Start(context.Background(), cfg, Options{
-		Workers: workers, CompilationCacheDir: cacheDir(t), Now: func() time.Time { return now },
+		Workers: workers, CompilationCacheDir: testkit.CompilationCacheDir(), Now: func() time.Time { return now },
 		AccessLog: tg.access, Log: tg.log, LogLevel: envoyhost.LogDebug,
 	})
 	if err != nil {
@@ -163,13 +152,16 @@ func echoUpstream(t testing.TB) (*httptest.Server, uint32) {
 // refusedPort is a loopback port nothing listens on.
 func refusedPort(t testing.TB) uint32 {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testkit.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := uint32(l.Addr().(*net.TCPAddr).Port)
-	_ = l.Close()
-	return port
+	_, port, _ := net.SplitHostPort(addr)
+	n, err := strconv.ParseUint(port, 10, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint32(n)
 }
 
 var client = &http.Client{
