@@ -37,7 +37,7 @@ func advConfig() string {
 const (
 	bodyDuplicate    = `{"code":"invalid_request","message":"multiple authorization headers","status":400}`
 	bodyMissing      = `{"code":"unauthorized","message":"missing bearer token","status":401}`
-	bodyInvalid      = `{"code":"unauthorized","message":"invalid bearer","status":401}`
+	bodyInvalid      = `{"code":"unauthorized","message":"invalid_bearer","status":401}`
 	bodyConfig       = `{"code":"internal_server_error","message":"Internal Server Error","status":500}`
 	challengeMissing = `Bearer realm="api"`
 	challengeInvalid = `Bearer realm="api", error="invalid_token"`

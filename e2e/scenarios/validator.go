@@ -93,7 +93,7 @@ func (v *ValidatorStub) referenceAccount(w http.ResponseWriter, r *http.Request)
 	w.Header().Set("Content-Type", "application/json")
 	if !ok || !live {
 		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = io.WriteString(w, `{"code":"unauthorized","message":"invalid bearer","status":401}`)
+		_, _ = io.WriteString(w, `{"code":"unauthorized","message":"invalid_bearer","status":401}`)
 		return
 	}
 	_ = json.NewEncoder(w).Encode(body)

@@ -55,7 +55,10 @@ func (c *Config) Check(req *Requirement, authCount int, authorization string) Ch
 		return Check{Verdict: DenyMisconfigured}
 	case req.Public:
 		return Check{Verdict: AllowPublic}
-	case authCount > 1:
+	case authCount > 1 || strings.IndexByte(authorization, ',') >= 0:
+		// Envoy joins repeated authorization headers into one value with ',' (an inline header; see
+		// docs/envoy-behaviour.md), and an RFC 6750 b64token never holds a comma: a comma means several
+		// credentials, exactly like several headers.
 		return Check{Verdict: DenyDuplicateAuth}
 	case authCount == 0:
 		return Check{Verdict: DenyMissingBearer}

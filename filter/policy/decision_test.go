@@ -10,7 +10,7 @@ import (
 const (
 	bodyDuplicate   = `{"code":"invalid_request","message":"multiple authorization headers","status":400}`
 	bodyMissing     = `{"code":"unauthorized","message":"missing bearer token","status":401}`
-	bodyInvalid     = `{"code":"unauthorized","message":"invalid bearer","status":401}`
+	bodyInvalid     = `{"code":"unauthorized","message":"invalid_bearer","status":401}`
 	bodySubject     = `{"code":"forbidden","message":"token subject type not accepted here","status":403}`
 	bodyConfig      = `{"code":"internal_server_error","message":"Internal Server Error","status":500}`
 	bodyUnavailable = `{"code":"service_unavailable","message":"token validation unavailable","status":503}`
@@ -125,6 +125,9 @@ func TestDecisionContractTable(t *testing.T) {
 		// Step 3: duplicates.
 		{name: "two authorization headers", block: scoped, auth: []string{"Bearer " + accountToken, "Bearer " + accountToken}, want: want{verdict: DenyDuplicateAuth, status: 400, body: bodyDuplicate, challenge: `Bearer realm="api", error="invalid_request"`}},
 		{name: "duplicate even when the second is empty", block: scoped, auth: []string{"Bearer " + accountToken, ""}, want: want{verdict: DenyDuplicateAuth, status: 400, body: bodyDuplicate, challenge: `Bearer realm="api", error="invalid_request"`}},
+		{name: "comma-joined values as Envoy delivers two headers", block: scoped, auth: []string{"Bearer " + accountToken + ",Bearer " + accountToken}, want: want{verdict: DenyDuplicateAuth, status: 400, body: bodyDuplicate, challenge: `Bearer realm="api", error="invalid_request"`}},
+		{name: "comma inside the token", block: scoped, auth: []string{"Bearer " + accountToken + ","}, want: want{verdict: DenyDuplicateAuth, status: 400, body: bodyDuplicate, challenge: `Bearer realm="api", error="invalid_request"`}},
+		{name: "comma in another scheme", block: scoped, auth: []string{"Basic a, Bearer " + accountToken}, want: want{verdict: DenyDuplicateAuth, status: 400, body: bodyDuplicate, challenge: `Bearer realm="api", error="invalid_request"`}},
 		// Step 4: missing.
 		{name: "no authorization header", block: scoped, want: want{verdict: DenyMissingBearer, status: 401, body: bodyMissing, challenge: `Bearer realm="api"`}},
 		{name: "empty authorization header", block: scoped, auth: []string{""}, want: want{verdict: DenyMissingBearer, status: 401, body: bodyMissing, challenge: `Bearer realm="api"`}},

@@ -21,7 +21,7 @@ func newReplies(realm string) replies {
 	return replies{
 		duplicate:   newReply(400, "invalid_request", "multiple authorization headers", challenge+`, error="invalid_request"`),
 		missing:     newReply(401, "unauthorized", "missing bearer token", challenge),
-		invalid:     newReply(401, "unauthorized", "invalid bearer", challenge+`, error="invalid_token"`),
+		invalid:     newReply(401, "unauthorized", "invalid_bearer", challenge+`, error="invalid_token"`),
 		subject:     newReply(403, "forbidden", "token subject type not accepted here", ""),
 		config:      newReply(500, "internal_server_error", "Internal Server Error", ""),
 		unavailable: newReply(503, "service_unavailable", "token validation unavailable", ""),
