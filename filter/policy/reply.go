@@ -13,13 +13,14 @@ type Reply struct {
 }
 
 type replies struct {
-	duplicate, missing, invalid, subject, config, unavailable *Reply
+	duplicate, path, missing, invalid, subject, config, unavailable *Reply
 }
 
 func newReplies(realm string) replies {
 	challenge := `Bearer realm="` + realm + `"`
 	return replies{
 		duplicate:   newReply(400, "invalid_request", "multiple authorization headers", challenge+`, error="invalid_request"`),
+		path:        newReply(400, "invalid_request", "ambiguous request path", ""),
 		missing:     newReply(401, "unauthorized", "missing bearer token", challenge),
 		invalid:     newReply(401, "unauthorized", "invalid_bearer", challenge+`, error="invalid_token"`),
 		subject:     newReply(403, "forbidden", "token subject type not accepted here", ""),
