@@ -213,7 +213,7 @@ func (h *httpContext) OnHttpRequestTrailers(numTrailers int) types.Action {
 	return types.ActionPause
 }
 
-// requirement resolves what the route requires (contract §3, README "routes"): the route's metadata block,
+// requirement resolves what the route requires (docs/spec.md §3, README "routes"): the route's metadata block,
 // else the configured routes[xds.route_name], else the virtual host's block, else default_route.
 func (h *httpContext) requirement() (*policy.Requirement, error) {
 	if r, found, err := h.block(h.paths.routeBlock); found || err != nil {
@@ -402,7 +402,7 @@ func (h *httpContext) failClosed(reason string) (action types.Action) {
 	return action
 }
 
-// failReply is the 500 of contract §5, independent of any configuration (it must work without one).
+// failReply is the 500 of docs/spec.md §5, independent of any configuration (it must work without one).
 var failReply = func() *policy.Reply {
 	cfg, err := policy.Parse(nil)
 	if err != nil {

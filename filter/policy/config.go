@@ -51,7 +51,7 @@ type TokenKind struct {
 	scopesText  string   // Scopes joined by single spaces
 }
 
-// CacheConfig bounds the shared cache of remote validation results (contract §4.4).
+// CacheConfig bounds the shared cache of remote validation results (docs/spec.md §4.5).
 type CacheConfig struct {
 	TTLSeconds         int64
 	NegativeTTLSeconds int64
@@ -102,7 +102,7 @@ func (c *Config) RouteBlockPath() []string { return c.routeBlockPath }
 func (c *Config) VirtualHostBlockPath() []string { return c.virtualHostBlockPath }
 
 // SpoofableHeaders are the lower-case names of every header the filter sets itself; they are removed from
-// every request before any decision, on every route (contract §6).
+// every request before any decision, on every route (docs/spec.md §6).
 func (c *Config) SpoofableHeaders() []string { return c.spoofable }
 
 // DefaultRequirement applies when neither the route nor its virtual host has a block in the namespace, and

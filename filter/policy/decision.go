@@ -7,7 +7,7 @@ import (
 	"github.com/scope-gate/scope-gate/filter/pathcheck"
 )
 
-// Verdict is the outcome of the decision (contract §5).
+// Verdict is the outcome of the decision (docs/spec.md §5).
 type Verdict uint8
 
 const (
@@ -217,7 +217,7 @@ func (d Decision) DecisionHeader() string {
 	return "200 allowed"
 }
 
-// Metric is the counter (contract §7) that d increments.
+// Metric is the counter (docs/spec.md §7) that d increments.
 func (d Decision) Metric() string {
 	switch d.Verdict {
 	case Allow:
@@ -238,7 +238,7 @@ func (d Decision) Metric() string {
 	return MetricConfigError
 }
 
-// Counter names (contract §7), without Envoy's "wasmcustom." prefix.
+// Counter names (docs/spec.md §7), without Envoy's "wasmcustom." prefix.
 const (
 	MetricAllowed         = "scope_gate.allowed"
 	MetricPublic          = "scope_gate.public"

@@ -115,7 +115,7 @@ func btoi(b bool) int {
 
 func bearerOf(tok string) []string { return []string{"Bearer " + tok} }
 
-// TestDecisionContractTable walks contract §5: the decision order and every row of the responses table.
+// TestDecisionContractTable walks docs/spec.md §5: the decision order and every row of the responses table.
 func TestDecisionContractTable(t *testing.T) {
 	scoped := block("required_scope", "apps:read")
 	tests := []decisionCase{

@@ -7,7 +7,7 @@ import "strconv"
 type Reply struct {
 	Status   uint32
 	Code     string      // the body's "code"
-	Headers  [][2]string // content-type, cache-control and, where the contract says so, www-authenticate
+	Headers  [][2]string // content-type, cache-control and, where docs/spec.md §5 says so, www-authenticate
 	Body     []byte
 	Decision string // "<status> <code>", the report-mode decision header value
 }
@@ -57,7 +57,7 @@ func newReply(status uint32, code, message, challenge string) *Reply {
 	return r
 }
 
-// quoteJSON renders s as a JSON string. Messages come from the contract and from validated scope tokens,
+// quoteJSON renders s as a JSON string. Messages come from docs/spec.md §5 and from validated scope tokens,
 // which exclude '"' and '\'; escaping is still done so that a future message cannot break the body.
 func quoteJSON(s string) []byte { return appendQuotedJSON(make([]byte, 0, len(s)+2), s) }
 
