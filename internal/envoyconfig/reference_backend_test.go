@@ -464,3 +464,54 @@ func TestReferenceComparisonCatchesDrift(t *testing.T) {
 		}
 	}
 }
+
+// TestReferenceMirrors: the Istio and Envoy Gateway examples give the reference backend's routes the same
+// requirements as envoy/reference-backend.yaml (which TestReferenceBackendTable holds to the backend). Istio
+// keeps the route names; Envoy Gateway generates its own, so its routes are paired by what they match.
+func TestReferenceMirrors(t *testing.T) {
+	ref := CheckFiles([]string{"../../envoy/reference-backend.yaml"})
+	byName, byMatch := map[string]string{}, map[string]string{}
+	for _, row := range ref.Rows {
+		byName[row.Route] = row.Requirement
+		byMatch[normalizeMatch(row.Match)] = row.Requirement
+	}
+	if len(byName) == 0 {
+		t.Fatal("envoy/reference-backend.yaml: no routes")
+	}
+	compare := func(what string, files []string, key func(Row) string, want map[string]string) {
+		r := CheckFiles(files)
+		if r.Errors() > 0 {
+			t.Fatalf("%s: %v", what, r.Findings)
+		}
+		got := map[string]string{}
+		for _, row := range r.Rows {
+			got[key(row)] = row.Requirement
+		}
+		for k, req := range want {
+			if g, ok := got[k]; !ok {
+				t.Errorf("%s: no route for %q (envoy/reference-backend.yaml: %s)", what, k, req)
+			} else if g != req {
+				t.Errorf("%s: %q requires %q, envoy/reference-backend.yaml %q", what, k, g, req)
+			}
+		}
+		for k, g := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("%s: route %q (%s) is not in envoy/reference-backend.yaml", what, k, g)
+			}
+		}
+	}
+	compare("envoy/istio", []string{"../../envoy/istio/wasmplugin.yaml", "../../envoy/istio/envoyfilter.yaml", "../../envoy/istio/virtualservice.yaml"},
+		func(r Row) string { return r.Route }, byName)
+	compare("envoy/envoy-gateway", []string{"../../envoy/envoy-gateway/extensionpolicy.yaml", "../../envoy/envoy-gateway/httproute.yaml"},
+		func(r Row) string { return normalizeMatch(r.Match) }, byMatch)
+}
+
+// normalizeMatch makes the match descriptions of a bootstrap and of an HTTPRoute comparable: Gateway API's
+// PathPrefix matches whole segments (Envoy's path_separated_prefix) and its Exact is Envoy's path. A trailing
+// "/" is dropped on both sides; the two forms then differ only on the bare prefix itself, a path the backend
+// does not serve, which falls to the bearer catch-all.
+func normalizeMatch(m string) string {
+	m = strings.TrimSuffix(m, " (segments)")
+	m = strings.Replace(m, "exact ", "path ", 1)
+	return strings.TrimSuffix(m, "/")
+}
