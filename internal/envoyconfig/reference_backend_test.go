@@ -515,3 +515,48 @@ func normalizeMatch(m string) string {
 	m = strings.Replace(m, "exact ", "path ", 1)
 	return strings.TrimSuffix(m, "/")
 }
+
+// TestReferenceScenarioRoutes: the scenario table's reference routes (e2e/scenarios/scenarios.json, keys
+// "ref_<edge route>") carry the requirement of the route of envoy/reference-backend.yaml they stand for, so
+// the scenarios replay the reference's decisions, not a copy that drifted.
+func TestReferenceScenarioRoutes(t *testing.T) {
+	tab := loadReferenceTable(t)
+	e := loadReferenceEdge(t, "../../"+tab.Edge.File, tab.Edge.VirtualHost)
+	data, err := os.ReadFile("../../e2e/scenarios/scenarios.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Routes map[string]struct {
+			Metadata map[string]any `json:"metadata"`
+		} `json:"routes"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for key, rt := range file.Routes {
+		edgeName, ok := strings.CutPrefix(key, "ref_")
+		if !ok {
+			continue
+		}
+		n++
+		i := slices.IndexFunc(e.routes, func(r refEdgeRoute) bool { return r.name == edgeName })
+		if i < 0 {
+			t.Errorf("scenarios.json: routes[%q]: %s has no route %q", key, e.file, edgeName)
+			continue
+		}
+		block, _ := rt.Metadata[e.cfg.MetadataNamespace].(map[string]any)
+		got, _, problem := BlockRequirement(e.cfg, block)
+		if problem != "" || block == nil {
+			t.Errorf("scenarios.json: routes[%q]: no usable %s block (%s)", key, e.cfg.MetadataNamespace, problem)
+			continue
+		}
+		if Describe(got) != Describe(e.routes[i].req) {
+			t.Errorf("scenarios.json: routes[%q] requires %q, route %q of %s %q", key, Describe(got), edgeName, e.file, Describe(e.routes[i].req))
+		}
+	}
+	if n < 5 {
+		t.Errorf("scenarios.json: %d ref_ routes, want the reference's accounts-only, apps:run and public routes", n)
+	}
+}
