@@ -220,6 +220,19 @@ func TestPathRedirectOverHTTP(t *testing.T) {
 			t.Errorf("following %s: upstream received %q without a token", got.location, received)
 		}
 	}
+	// gRPC clients cannot follow a redirect: Envoy answers them 400 instead.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(c, "POST "+publicPrefix+"..%2Fx HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/grpc+proto\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	c.Close()
+	if err != nil || resp.StatusCode != 400 || len(up.take()) != 0 {
+		t.Fatalf("gRPC request with an escaped slash: %v %v, want 400 and no upstream request", resp, err)
+	}
+	resp.Body.Close()
+
 	// A request that a token allows is allowed on the redirected path too, and forwarded normalized.
 	got := rawGet(t, addr, "/openapi/v1/apps/x/..%2F42", readerToken)
 	if got.status != 307 || got.location != "/openapi/v1/apps/42" {

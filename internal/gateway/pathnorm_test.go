@@ -206,3 +206,14 @@ func TestNormalizePathOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestIsGRPC(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/grpc": true, "application/grpc+proto": true, "application/grpc;charset=x": true,
+		"application/grpc-web": false, "application/json": false, "": false, "application/grp": false,
+	} {
+		if got := isGRPC(ct); got != want {
+			t.Errorf("isGRPC(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}

@@ -91,6 +91,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(path, "/") {
 		var action PathAction
 		path, action = NormalizePath(path, g.cfg.Paths)
+		if action == PathRedirect && isGRPC(r.Header.Get("Content-Type")) {
+			// gRPC clients do not follow redirects: Envoy refuses them instead (conn_manager_impl.cc).
+			action = PathReject
+		}
 		switch action {
 		case PathReject:
 			// Envoy: sendLocalReply(400, "", details path_normalization_failed); no filter runs.
@@ -564,4 +568,10 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// isGRPC is Envoy's Grpc::Common::hasGrpcContentType: "application/grpc", alone or followed by '+' or ';'.
+func isGRPC(contentType string) bool {
+	const g = "application/grpc"
+	return strings.HasPrefix(contentType, g) && (len(contentType) == len(g) || contentType[len(g)] == '+' || contentType[len(g)] == ';')
 }
