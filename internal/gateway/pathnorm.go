@@ -9,8 +9,8 @@ import (
 // Path normalization as Envoy's connection manager does it before any filter or route sees the request:
 // envoyproxy/envoy source/common/http/conn_manager_utility.cc (ConnectionManagerUtility::maybeNormalizePath)
 // and source/common/http/path_utility.cc (canonicalPath, stripParametersFromDotSegments, mergeSlashes,
-// unescapeSlashes), read on main of August 2026, the code of the v1.36.10 / v1.37.6 / v1.38.4 / v1.39.1
-// security releases (which added CVE-2026-73551's dot-segment parameter stripping). canonicalPath runs
+// unescapeSlashes), read on main of August 2026; its latest change, CVE-2026-73551's dot-segment parameter
+// stripping, shipped in the v1.36.10 / v1.37.6 / v1.38.4 / v1.39.1 security releases (tags not read here). canonicalPath runs
 // Chromium's path canonicalizer (googleurl's url/url_canon_path.cc, the table Envoy links: %00 is an error,
 // as Envoy's test/common/http/path_utility_test.cc InvalidPaths pins). The steps and their order:
 //

@@ -210,9 +210,10 @@ func (g *Gateway) route(r *http.Request, view *requestView) *Route {
 	return nil
 }
 
-// requestHeaders is the header map the filter sees (path: :path after normalization): pseudo headers first, then the request's headers with
-// lower-case names (Go's server does not keep their order, so they are sorted by name), without hop-by-hop
-// headers, plus what Envoy's connection manager adds before any filter runs.
+// requestHeaders is the header map the filter sees, with path (normalized) as :path: pseudo headers first,
+// then the request's headers with lower-case names (Go's server does not keep their order, so they are
+// sorted by name), without hop-by-hop headers, plus what Envoy's connection manager adds before any filter
+// runs.
 func (g *Gateway) requestHeaders(r *http.Request, path string) [][2]string {
 	out := [][2]string{{":method", r.Method}, {":path", path}, {":authority", r.Host}, {":scheme", "http"}}
 	names := make([]string, 0, len(r.Header))
