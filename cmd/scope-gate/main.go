@@ -14,11 +14,13 @@ import (
 )
 
 const usage = `usage:
-  scope-gate check [-q] <file.yaml>...
+  scope-gate check [-q] [-allow-unnormalized-paths] <file.yaml>...
       Check Envoy v3 bootstraps (Envoy's field rules, the scope-gate filter's plugin configuration,
-      every route's requirement) and Istio (WasmPlugin, EnvoyFilter, VirtualService) or Envoy Gateway
-      (EnvoyExtensionPolicy, HTTPRoute) resources. Prints the route table and one line per problem;
-      -q prints only the problems. Exits 1 on any error (warnings do not fail).
+      every route's requirement, path normalization on its connection manager) and Istio (WasmPlugin,
+      EnvoyFilter, VirtualService) or Envoy Gateway (EnvoyExtensionPolicy, HTTPRoute) resources. Prints
+      the route table and one line per problem; -q prints only the problems; -allow-unnormalized-paths
+      reports a connection manager without path normalization as a warning. Exits 1 on any error
+      (warnings do not fail).
   scope-gate e2e-envoy [-scenarios e2e/scenarios/scenarios.json] [-wasm build/scope-gate.wasm] [-envoy envoy] [-v]
       Replay the scenario table against a real Envoy (needs an envoy binary on PATH).
   scope-gate serve [-c envoy/envoy.yaml] [-workers N] [-demo] [-log-level info] [-drain-timeout 10s]

@@ -27,6 +27,11 @@ func TestRun(t *testing.T) {
 		{"check a broken file", []string{"check", "../../internal/envoyconfig/testdata/non_string_leaf.yaml"}, 1,
 			[]string{`error: $.static_resources`, `key "required_scope" must be a string, got a number`, "1 error(s)"}, nil, nil},
 		{"check a missing file", []string{"check", "no/such.yaml"}, 1, []string{"no/such.yaml: error"}, nil, nil},
+		{"check help names the opt-out", []string{"check", "-h"}, 0, nil, []string{"-allow-unnormalized-paths", "path_with_escaped_slashes_action"}, nil},
+		{"check without path normalization", []string{"check", "-q", "../../internal/envoyconfig/testdata/path_normalization_unset.yaml"}, 1,
+			[]string{`error: $.static_resources.listeners[0].filter_chains[0].filters[0].typed_config: listener "ingress": the connection manager runs scope-gate without path normalization`, "1 error(s)"}, nil, nil},
+		{"check without path normalization, allowed", []string{"check", "-q", "-allow-unnormalized-paths", "../../internal/envoyconfig/testdata/path_normalization_unset.yaml"}, 0,
+			[]string{`warning: $.static_resources.listeners[0].filter_chains[0].filters[0].typed_config: listener "ingress"`, "reported as a warning because of -allow-unnormalized-paths"}, nil, []string{"error"}},
 		{"e2e without envoy", []string{"e2e-envoy", "-envoy", "/nonexistent/envoy"}, 1, nil, []string{envoyMissing}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

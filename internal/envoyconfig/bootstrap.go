@@ -10,14 +10,24 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/scope-gate/scope-gate/filter/policy"
 )
 
+// Options change what the check demands. The zero value is the strict check.
+type Options struct {
+	// AllowUnnormalizedPaths (scope-gate check -allow-unnormalized-paths) reports a connection manager that
+	// runs scope-gate without path normalization as a warning instead of an error: for a deployment that
+	// knowingly routes raw paths (an API with encoded slashes in identifiers) and relies on the filter's own
+	// refusal of ambiguous paths.
+	AllowUnnormalizedPaths bool
+}
+
 // CheckBootstrapFile loads a bootstrap and checks it (see CheckBootstrap).
-func CheckBootstrapFile(path string) *Report {
+func CheckBootstrapFile(path string, opts Options) *Report {
 	b, err := LoadBootstrap(path)
 	if err != nil {
 		r := &Report{}
@@ -27,13 +37,13 @@ func CheckBootstrapFile(path string) *Report {
 		r.errorf(path, where, "%s", rest)
 		return r
 	}
-	return CheckBootstrap(path, b)
+	return CheckBootstrap(path, b, opts)
 }
 
 // CheckBootstrap checks every scope-gate filter of a parsed bootstrap: its Wasm settings, its plugin
 // configuration (with the filter's own parser), and the requirement of every route of the static route
 // configuration of its connection manager, resolved in the filter's order. file only labels the findings.
-func CheckBootstrap(file string, b *bootstrapv3.Bootstrap) *Report {
+func CheckBootstrap(file string, b *bootstrapv3.Bootstrap, opts Options) *Report {
 	r := &Report{}
 	filters, err := FindFilters(b)
 	if err != nil {
@@ -49,10 +59,72 @@ func CheckBootstrap(file string, b *bootstrapv3.Bootstrap) *Report {
 	for _, c := range b.GetStaticResources().GetClusters() {
 		clusters[c.GetName()] = true
 	}
+	seen := map[*hcmv3.HttpConnectionManager]bool{}
 	for _, f := range filters {
+		if !seen[f.HCM] {
+			seen[f.HCM] = true
+			checkPathNormalization(r, file, f, opts)
+		}
 		checkFilter(r, file, f, clusters)
 	}
 	return r
+}
+
+// hcmPath is the JSON path of the connection manager (its typed_config) that carries the filter.
+func hcmPath(f *Filter) string {
+	hp := strings.TrimSuffix(f.Where, "]")
+	return hp[:strings.LastIndex(hp, ".http_filters[")]
+}
+
+// checkPathNormalization: the filter decides on the route Envoy matched, and Envoy matches the path it
+// holds. Without normalize_path, merge_slashes and an escaped-slash action that does not forward %2F/%5C
+// untouched, that is the raw path, which the backend may resolve to another resource
+// (/public/../protected, %2e%2e, //, ..%2F): the classic edge-authorization bypass (CVE-2019-9901,
+// CVE-2021-31920). Envoy's defaults are all off: normalize_path unset reads the runtime key
+// http_connection_manager.normalize_path, 0% unless Envoy was built with ENVOY_NORMALIZE_PATH_BY_DEFAULT
+// (source/extensions/filters/network/http_connection_manager/config.cc); merge_slashes is a plain bool,
+// false; IMPLEMENTATION_SPECIFIC_DEFAULT reads http_connection_manager.path_with_escaped_slashes_action,
+// KEEP_UNCHANGED when unset (same file, getPathWithEscapedSlashesActionRuntimeOverride).
+func checkPathNormalization(r *Report, file string, f *Filter, opts Options) {
+	hp := hcmPath(f)
+	h := f.HCM
+	var missing, fields []string
+	if !h.GetNormalizePath().GetValue() {
+		fields = append(fields, "normalize_path")
+		if h.GetNormalizePath() == nil {
+			missing = append(missing, "normalize_path is unset, false by default")
+		} else {
+			missing = append(missing, "normalize_path is false")
+		}
+	}
+	if !h.GetMergeSlashes() {
+		fields = append(fields, "merge_slashes")
+		missing = append(missing, "merge_slashes is not true")
+	}
+	switch a := h.GetPathWithEscapedSlashesAction(); a {
+	case hcmv3.HttpConnectionManager_IMPLEMENTATION_SPECIFIC_DEFAULT:
+		fields = append(fields, "path_with_escaped_slashes_action")
+		missing = append(missing, "path_with_escaped_slashes_action is unset (IMPLEMENTATION_SPECIFIC_DEFAULT), KEEP_UNCHANGED by default")
+	case hcmv3.HttpConnectionManager_KEEP_UNCHANGED:
+		fields = append(fields, "path_with_escaped_slashes_action")
+		missing = append(missing, "path_with_escaped_slashes_action is KEEP_UNCHANGED")
+	case hcmv3.HttpConnectionManager_UNESCAPE_AND_FORWARD:
+		r.warnf(file, hp+".path_with_escaped_slashes_action", "listener %q: UNESCAPE_AND_FORWARD decodes %%2F and %%5C and forwards the request; Envoy's documentation advises against it where a proxy makes path-based access decisions: prefer REJECT_REQUEST or UNESCAPE_AND_REDIRECT", f.Listener)
+	}
+	if len(missing) == 0 {
+		return
+	}
+	where := hp
+	if len(fields) == 1 {
+		where += "." + fields[0]
+	}
+	msg := fmt.Sprintf("listener %q: the connection manager runs scope-gate without path normalization: %s. Envoy then routes, and the filter decides on, a raw path the upstream may resolve to another route (../, %%2e%%2e, //, %%2F); set normalize_path: true, merge_slashes: true and path_with_escaped_slashes_action: REJECT_REQUEST or UNESCAPE_AND_REDIRECT (envoy/README.md, \"Path normalization\")",
+		f.Listener, strings.Join(missing, "; "))
+	if opts.AllowUnnormalizedPaths {
+		r.warnf(file, where, "%s; reported as a warning because of -allow-unnormalized-paths", msg)
+		return
+	}
+	r.errorf(file, where, "%s, or pass -allow-unnormalized-paths to accept it", msg)
 }
 
 func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
@@ -81,8 +153,7 @@ func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
 		r.errorf(file, cp+".configuration", "$.validator.cluster: no static cluster named %q (every validation would fail: 503)", rv.Cluster)
 	}
 
-	hp := strings.TrimSuffix(f.Where, "]")
-	hp = hp[:strings.LastIndex(hp, ".http_filters[")]
+	hp := hcmPath(f)
 	rc := f.HCM.GetRouteConfig()
 	switch {
 	case f.HCM.GetRds() != nil:

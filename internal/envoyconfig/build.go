@@ -34,6 +34,10 @@ type BuildSpec struct {
 	VirtualHosts        []BuildVirtualHost
 	// ExtraClusters are more 127.0.0.1 clusters (for example a validator), name → port.
 	ExtraClusters map[string]uint32
+	// NormalizePaths sets normalize_path, merge_slashes and path_with_escaped_slashes_action: REJECT_REQUEST on
+	// the connection manager, as every example does. Off, the scenario driver's Envoy hands the filter the
+	// raw path, which is what scenarios about the filter's own path checks need.
+	NormalizePaths bool
 }
 
 // BuildVirtualHost is one virtual host; Metadata is its filter_metadata.
@@ -107,6 +111,11 @@ func Build(s BuildSpec) *bootstrapv3.Bootstrap {
 			{Name: FilterName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(wasm)}},
 			{Name: "envoy.filters.http.router", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		},
+	}
+	if s.NormalizePaths {
+		hcm.NormalizePath = wrapperspb.Bool(true)
+		hcm.MergeSlashes = true
+		hcm.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_REJECT_REQUEST
 	}
 	clusters := []*clusterv3.Cluster{localCluster("upstream", s.UpstreamPort)}
 	for _, name := range sortedKeys(s.ExtraClusters) {

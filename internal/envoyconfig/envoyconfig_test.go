@@ -54,10 +54,10 @@ func TestExamplesPass(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A Kubernetes file alone may hold no routes (a WasmPlugin); a bootstrap always has some.
-		check(f, CheckFiles([]string{f}), !IsKubernetes(data))
+		check(f, CheckFiles([]string{f}, Options{}), !IsKubernetes(data))
 	}
 	// Together, so that Istio and Envoy Gateway resources are cross-checked across files.
-	all := CheckFiles(files)
+	all := CheckFiles(files, Options{})
 	check("all examples", all, true)
 	sources := map[string]bool{}
 	for _, row := range all.Rows {
@@ -72,7 +72,7 @@ func TestExamplesPass(t *testing.T) {
 
 // TestExampleRequirements pins the table of envoy/envoy.yaml: each kind of requirement, and its source.
 func TestExampleRequirements(t *testing.T) {
-	r := CheckFiles([]string{"../../envoy/envoy.yaml"})
+	r := CheckFiles([]string{"../../envoy/envoy.yaml"}, Options{})
 	got := map[string]Row{}
 	for _, row := range r.Rows {
 		got[row.VirtualHost+"/"+row.Route] = row
@@ -136,7 +136,7 @@ func TestBrokenFixtures(t *testing.T) {
 			for _, f := range tc.files {
 				paths = append(paths, filepath.Join("testdata", f))
 			}
-			r := CheckFiles(paths)
+			r := CheckFiles(paths, Options{})
 			var errs []Finding
 			for _, f := range r.Findings {
 				if !f.Warning {
@@ -247,7 +247,7 @@ spec:
 func TestBuildPassesValidation(t *testing.T) {
 	block, _ := structpb.NewStruct(map[string]any{"required_scope": "apps:read"})
 	b := Build(BuildSpec{
-		ListenPort: 10000, AdminPort: 10001, UpstreamPort: 10002, ModuleFilename: "/m.wasm",
+		ListenPort: 10000, AdminPort: 10001, UpstreamPort: 10002, ModuleFilename: "/m.wasm", NormalizePaths: true,
 		PluginConfiguration: []byte(`{"validator":{"type":"static","tokens":[]}}`),
 		VirtualHosts: []BuildVirtualHost{{Name: "api", Domains: []string{"*"}, Routes: []BuildRoute{
 			{Name: "apps", Prefix: "/apps/", PrefixRewrite: "/", Metadata: map[string]*structpb.Struct{"scope_gate": block}},
@@ -262,7 +262,7 @@ func TestBuildPassesValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := CheckBootstrap("built", parsed)
+	r := CheckBootstrap("built", parsed, Options{})
 	if r.Errors() != 0 {
 		t.Fatalf("built bootstrap: %v", r.Findings)
 	}
@@ -278,3 +278,85 @@ func TestBuildPassesValidation(t *testing.T) {
 }
 
 func structpbString(s string) *wrapperspb.StringValue { return wrapperspb.String(s) }
+
+// TestPathNormalizationCheck: a connection manager that runs scope-gate must normalize paths (normalize_path,
+// merge_slashes, an escaped-slash action that rejects or redirects); each fixture lacks one setting (or all),
+// and -allow-unnormalized-paths turns exactly that error into a warning.
+func TestPathNormalizationCheck(t *testing.T) {
+	const hcm = "$.static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
+	for _, tc := range []struct {
+		file    string
+		where   string   // "" : no path-normalization error
+		msgs    []string // what the line must say
+		warning string   // a warning that stays in both modes
+	}{
+		{"path_normalization_unset.yaml", hcm, []string{
+			`listener "ingress": the connection manager runs scope-gate without path normalization`,
+			"normalize_path is unset, false by default", "merge_slashes is not true",
+			"path_with_escaped_slashes_action is unset (IMPLEMENTATION_SPECIFIC_DEFAULT), KEEP_UNCHANGED by default",
+		}, ""},
+		{"path_normalize_false.yaml", hcm + ".normalize_path", []string{"normalize_path is false"}, ""},
+		{"path_merge_slashes_unset.yaml", hcm + ".merge_slashes", []string{"merge_slashes is not true"}, ""},
+		{"path_escaped_slashes_keep.yaml", hcm + ".path_with_escaped_slashes_action", []string{"path_with_escaped_slashes_action is KEEP_UNCHANGED"}, ""},
+		{"path_escaped_slashes_default.yaml", hcm + ".path_with_escaped_slashes_action", []string{"path_with_escaped_slashes_action is unset"}, ""},
+		{"path_escaped_slashes_forward.yaml", "", nil, "UNESCAPE_AND_FORWARD decodes %2F and %5C"},
+		{"path_escaped_slashes_redirect.yaml", "", nil, ""},
+	} {
+		for _, allow := range []bool{false, true} {
+			name := tc.file
+			if allow {
+				name += "/allow-unnormalized-paths"
+			}
+			t.Run(name, func(t *testing.T) {
+				path := filepath.Join("testdata", tc.file)
+				r := CheckFiles([]string{path}, Options{AllowUnnormalizedPaths: allow})
+				var errs, pathFindings, others []Finding
+				for _, f := range r.Findings {
+					switch {
+					case strings.Contains(f.Msg, "without path normalization"):
+						pathFindings = append(pathFindings, f)
+					case !allowedWarning(f):
+						others = append(others, f)
+					}
+					if !f.Warning {
+						errs = append(errs, f)
+					}
+				}
+				if tc.where == "" {
+					if len(errs) != 0 || len(pathFindings) != 0 {
+						t.Fatalf("want no path-normalization finding and no error, got %v", r.Findings)
+					}
+				} else {
+					if len(pathFindings) != 1 {
+						t.Fatalf("%d path-normalization findings, want 1: %v", len(pathFindings), r.Findings)
+					}
+					f := pathFindings[0]
+					if f.Where != tc.where || f.File != path || f.Warning != allow {
+						t.Errorf("got %s (warning %v)\nwant %s: at %s, warning %v", f, f.Warning, path, tc.where, allow)
+					}
+					for _, m := range tc.msgs {
+						if !strings.Contains(f.Msg, m) {
+							t.Errorf("finding %q\nwant it to say %q", f.Msg, m)
+						}
+					}
+					if wantHint := "-allow-unnormalized-paths"; !strings.Contains(f.Msg, wantHint) {
+						t.Errorf("finding does not name the opt-out: %s", f)
+					}
+					if wantErrs := map[bool]int{false: 1, true: 0}[allow]; len(errs) != wantErrs {
+						t.Errorf("%d errors, want %d: %v", len(errs), wantErrs, r.Findings)
+					}
+					if strings.Contains(f.String(), "\n") {
+						t.Errorf("finding spans lines: %q", f)
+					}
+				}
+				if tc.warning == "" {
+					if len(others) != 0 {
+						t.Errorf("unexpected findings: %v", others)
+					}
+				} else if len(others) != 1 || !others[0].Warning || !strings.Contains(others[0].Msg, tc.warning) {
+					t.Errorf("want one warning saying %q, got %v", tc.warning, others)
+				}
+			})
+		}
+	}
+}

@@ -36,6 +36,9 @@ type Config struct {
 	StripAnyHostPort      bool
 	StripMatchingHostPort bool
 	GenerateRequestID     bool
+	// Paths are normalize_path, merge_slashes and path_with_escaped_slashes_action, applied to every request
+	// before routing as Envoy's connection manager does (pathnorm.go); unset, the raw path is routed.
+	Paths PathSettings
 
 	Filter FilterConfig
 	// Policy is the plugin configuration as the filter parses it, used only to label access-log lines
@@ -189,6 +192,14 @@ func compileHCM(cfg *Config, b *bootstrapv3.Bootstrap, hcm *hcmv3.HttpConnection
 	cfg.StripMatchingHostPort = hcm.GetStripMatchingHostPort()
 	if g := hcm.GetGenerateRequestId(); g != nil {
 		cfg.GenerateRequestID = g.GetValue()
+	}
+	// Unset normalize_path reads Envoy's runtime http_connection_manager.normalize_path (0% by default), and
+	// IMPLEMENTATION_SPECIFIC_DEFAULT its runtime path_with_escaped_slashes_action (KEEP_UNCHANGED by default):
+	// serve has no runtime layer, so both are those defaults.
+	cfg.Paths = PathSettings{
+		NormalizePath:  hcm.GetNormalizePath().GetValue(),
+		MergeSlashes:   hcm.GetMergeSlashes(),
+		EscapedSlashes: hcm.GetPathWithEscapedSlashesAction(),
 	}
 
 	// The chain must be the scope-gate filter, then the router: serve implements exactly those two.

@@ -71,6 +71,7 @@ func isHopByHop(name string, connection []string) bool {
 
 // accessRecord is one access-log line in the making.
 type accessRecord struct {
+	path     string // the normalized :path, when it was routed ("" : the request's own)
 	start    time.Time
 	route    string
 	status   int
@@ -82,8 +83,36 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &accessRecord{start: time.Now(), route: "-"}
 	defer g.accessLog(r, rec)
 
-	headers := g.requestHeaders(r)
-	view := &requestView{path: r.RequestURI, headers: map[string][]string{}}
+	// Envoy's connection manager normalizes :path before routing and before any filter (pathnorm.go): the
+	// route, the filter and the upstream all see the normalized path. Envoy answers a request-target that
+	// is not origin-form ("*", absolute-form it did not convert) before normalizing; serve keeps routing
+	// those raw, as before.
+	path := r.RequestURI
+	if strings.HasPrefix(path, "/") {
+		var action PathAction
+		path, action = NormalizePath(path, g.cfg.Paths)
+		if action == PathRedirect && isGRPC(r.Header.Get("Content-Type")) {
+			// gRPC clients do not follow redirects: Envoy refuses them instead (conn_manager_impl.cc).
+			action = PathReject
+		}
+		switch action {
+		case PathReject:
+			// Envoy: sendLocalReply(400, "", details path_normalization_failed); no filter runs.
+			rec.decision = "400 " + PathNormalizationFailed
+			writeResponse(w, envoyhost.Response{Status: http.StatusBadRequest}, rec)
+			return
+		case PathRedirect:
+			// Envoy: UNESCAPE_AND_REDIRECT answers 307 with Location set to the normalized :path (query
+			// included, relative); the client's next request is the one routed and filtered.
+			rec.decision = "307 " + PathNormalizationFailed
+			writeResponse(w, envoyhost.Response{Status: http.StatusTemporaryRedirect, Headers: [][2]string{{"location", path}}}, rec)
+			return
+		}
+		rec.path = path
+	}
+
+	headers := g.requestHeaders(r, path)
+	view := &requestView{path: path, headers: map[string][]string{}}
 	for _, h := range headers {
 		view.headers[h[0]] = append(view.headers[h[0]], h[1])
 	}
@@ -181,11 +210,12 @@ func (g *Gateway) route(r *http.Request, view *requestView) *Route {
 	return nil
 }
 
-// requestHeaders is the header map the filter sees: pseudo headers first, then the request's headers with
-// lower-case names (Go's server does not keep their order, so they are sorted by name), without hop-by-hop
-// headers, plus what Envoy's connection manager adds before any filter runs.
-func (g *Gateway) requestHeaders(r *http.Request) [][2]string {
-	out := [][2]string{{":method", r.Method}, {":path", r.RequestURI}, {":authority", r.Host}, {":scheme", "http"}}
+// requestHeaders is the header map the filter sees, with path (normalized) as :path: pseudo headers first,
+// then the request's headers with lower-case names (Go's server does not keep their order, so they are
+// sorted by name), without hop-by-hop headers, plus what Envoy's connection manager adds before any filter
+// runs.
+func (g *Gateway) requestHeaders(r *http.Request, path string) [][2]string {
+	out := [][2]string{{":method", r.Method}, {":path", path}, {":authority", r.Host}, {":scheme", "http"}}
 	names := make([]string, 0, len(r.Header))
 	for k := range r.Header {
 		names = append(names, k)
@@ -515,6 +545,10 @@ func challengeError(headers [][2]string) string {
 // credential).
 func (g *Gateway) accessLog(r *http.Request, rec *accessRecord) {
 	path := r.URL.Path
+	if rec.path != "" {
+		// The path that was routed and forwarded, as Envoy's %REQ(:PATH)% shows it after normalization.
+		path, _ = splitQuery(rec.path)
+	}
 	if path == "" {
 		path = r.RequestURI
 	}
@@ -535,4 +569,10 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// isGRPC is Envoy's Grpc::Common::hasGrpcContentType: "application/grpc", alone or followed by '+' or ';'.
+func isGRPC(contentType string) bool {
+	const g = "application/grpc"
+	return strings.HasPrefix(contentType, g) && (len(contentType) == len(g) || contentType[len(g)] == '+' || contentType[len(g)] == ';')
 }

@@ -30,6 +30,7 @@ var supported = map[protoreflect.FullName][]string{
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {
 		"stat_prefix", "codec_type", "route_config", "http_filters", "use_remote_address",
 		"strip_any_host_port", "strip_matching_host_port", "generate_request_id",
+		"normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
 	},
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter": {"name", "typed_config", "disabled"},
 	"envoy.extensions.filters.http.wasm.v3.Wasm":                             {"config"},
