@@ -10,6 +10,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/scope-gate/scope-gate/filter/pathcheck"
 	"sync"
 	"testing"
 	"time"
@@ -97,7 +99,11 @@ func resolvesUnder(received, prefix string) bool {
 // pathCorpus: path-confusion requests with the public prefix in front of a protected route, and what Envoy
 // does with each under envoy/envoy.yaml's settings (normalize_path, merge_slashes, REJECT_REQUEST), no token.
 // want: 401 = the normalized path hit a protected route (the filter's "missing bearer token"); 400 = Envoy
-// refused the path before any filter; 200 = the public route, and upstreamPath is exactly what it received.
+// refused the path before any filter; 200 = the public route, and upstreamPath is exactly what it received;
+// refusedByFilter = Envoy let the path through normalized, and the filter's own check refused it (400
+// "ambiguous request path"): the second layer, for what Envoy's normalization leaves ambiguous.
+const refusedByFilter = -400
+
 var pathCorpus = []struct {
 	name, target string
 	want         int
@@ -118,13 +124,15 @@ var pathCorpus = []struct {
 	{"double slashes", "//openapi//v1//apps", 401, ""},
 	{"path parameters on dot segments", publicPrefix + "..;x=1/..;/apps", 401, ""},
 	{"trailing dot segment", publicPrefix + "../../apps/.", 401, ""},
-	{"trailing dots on a name", publicPrefix + "../../apps.", 401, ""},
+	{"trailing dots on a name", publicPrefix + "../../apps.", refusedByFilter, ""},
 	{"fragment", publicPrefix + "#/../../apps", 400, ""},
 	{"escaped NUL", publicPrefix + "%00/../../apps", 400, ""},
+	// Envoy forwards these to the public route; a backend that decodes twice, maps overlong UTF-8 or drops
+	// trailing dots would not read them as public, so the filter refuses them.
+	{"double encoding %252e", publicPrefix + "%252e%252e/%252e%252e/apps", refusedByFilter, ""},
+	{"overlong UTF-8 %c0%ae", publicPrefix + "%c0%ae%c0%ae/%c0%ae%c0%ae/apps", refusedByFilter, ""},
+	{"three dots end in a dot", publicPrefix + ".../apps", refusedByFilter, ""},
 	// Reaching the public route: Envoy forwards these, and the upstream's reading of them stays public.
-	{"double encoding %252e", publicPrefix + "%252e%252e/%252e%252e/apps", 200, publicPrefix + "%252e%252e/%252e%252e/apps"},
-	{"overlong UTF-8 %c0%ae", publicPrefix + "%c0%ae%c0%ae/%c0%ae%c0%ae/apps", 200, publicPrefix + "%c0%ae%c0%ae/%c0%ae%c0%ae/apps"},
-	{"three dots are a name", publicPrefix + ".../apps", 200, publicPrefix + ".../apps"},
 	{"dots inside the public prefix", publicPrefix + "x/../code", 200, publicPrefix + "code"},
 	{"dots in the query", publicPrefix + "code?next=/../../apps", 200, publicPrefix + "code?next=/../../apps"},
 	{"parameters on a name", publicPrefix + "code;jsessionid=1", 200, publicPrefix + "code;jsessionid=1"},
@@ -150,6 +158,12 @@ func TestPathConfusionOverHTTP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := rawGet(t, addr, tc.target, "")
 			received := up.take()
+			if tc.want == refusedByFilter {
+				if got.status != 400 || got.body != ambiguousPathBody || len(received) != 0 {
+					t.Fatalf("GET %s: %d %q, upstream %q, want the filter's 400 ambiguous path and no upstream request", tc.target, got.status, got.body, received)
+				}
+				return
+			}
 			if got.status != tc.want {
 				t.Fatalf("GET %s: %d %q, want %d (upstream received %q)", tc.target, got.status, got.body, tc.want, received)
 			}
@@ -252,9 +266,11 @@ func TestPathRedirectOverHTTP(t *testing.T) {
 // byte for byte, a path that many backends resolve to /openapi/v1/apps. This is why the filter checks paths
 // itself.
 //
-// FILTER-SIDE ENGINEER: this test is deliberately loose about the filter. Today the filter forwards these
-// (public route); once it refuses ambiguous paths it answers 400 and the upstream sees nothing. Both branches
-// are accepted below; tighten it to "400 invalid_request, upstream untouched" when the filter check lands.
+// Without Envoy's normalization, the filter's own check is the only layer: a request may reach the upstream
+// raw only if that check finds its path unambiguous; every other one must get the filter's 400.
+// ambiguousPathBody is the filter's 400 for an ambiguous path (docs/spec.md §5 step 0).
+const ambiguousPathBody = `{"code":"invalid_request","message":"ambiguous request path","status":400}`
+
 func TestRawPathBaselineOverHTTP(t *testing.T) {
 	up, upAddr := startRecordingUpstream(t)
 	cfg := envoyYAMLConfig(t, upAddr)
@@ -274,13 +290,17 @@ func TestRawPathBaselineOverHTTP(t *testing.T) {
 			received := up.take()
 			switch {
 			case len(received) == 1:
-				// The edge did not normalize: the upstream got the request-target exactly as sent.
+				// The edge did not normalize: the upstream got the request-target exactly as sent. Only a
+				// path that every backend reads the same way may get this far: the filter refuses the rest.
 				reached++
 				if received[0] != tc.target || got.status != 200 {
 					t.Fatalf("GET %s: upstream received %q (status %d), want the raw path byte for byte", tc.target, received, got.status)
 				}
-			case len(received) == 0 && got.status == 400 && strings.Contains(got.body, "invalid_request"):
-				// The filter's own refusal (filter-side check).
+				if p := pathcheck.Check(tc.target, pathcheck.Rules{}); p != pathcheck.OK {
+					t.Fatalf("GET %s reached the upstream without normalization although the filter's check refuses it (%v)", tc.target, p)
+				}
+			case len(received) == 0 && got.status == 400 && got.body == ambiguousPathBody:
+				// The filter's own refusal: the second layer holds where Envoy does not normalize.
 			case len(received) == 0 && strings.HasPrefix(tc.target, "//"):
 				// Not under the public prefix: matched raw, it is the catch-all's bearer route.
 				if got.status != 401 {
@@ -291,7 +311,7 @@ func TestRawPathBaselineOverHTTP(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("raw-path baseline: %d of %d corpus requests reached the upstream unnormalized", reached, len(pathCorpus)-1)
+	t.Logf("raw-path baseline: %d of %d corpus requests reached the upstream unnormalized (each one unambiguous)", reached, len(pathCorpus)-1)
 	// Envoy refuses a '#' in :path even with every setting off (runtime guard http_reject_path_with_fragment).
 	if got := rawGet(t, addr, publicPrefix+"#/../../apps", ""); got.status != 400 || got.body != "" || len(up.take()) != 0 {
 		t.Errorf("fragment: %d %q, want Envoy's empty 400", got.status, got.body)
