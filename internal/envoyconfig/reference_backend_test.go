@@ -470,7 +470,7 @@ func TestReferenceComparisonCatchesDrift(t *testing.T) {
 // requirements as envoy/reference-backend.yaml (which TestReferenceBackendTable holds to the backend). Istio
 // keeps the route names; Envoy Gateway generates its own, so its routes are paired by what they match.
 func TestReferenceMirrors(t *testing.T) {
-	ref := CheckFiles([]string{"../../envoy/reference-backend.yaml"})
+	ref := CheckFiles([]string{"../../envoy/reference-backend.yaml"}, Options{})
 	byName, byMatch := map[string]string{}, map[string]string{}
 	for _, row := range ref.Rows {
 		byName[row.Route] = row.Requirement
@@ -480,7 +480,7 @@ func TestReferenceMirrors(t *testing.T) {
 		t.Fatal("envoy/reference-backend.yaml: no routes")
 	}
 	compare := func(what string, files []string, key func(Row) string, want map[string]string) {
-		r := CheckFiles(files)
+		r := CheckFiles(files, Options{})
 		if r.Errors() > 0 {
 			t.Fatalf("%s: %v", what, r.Findings)
 		}
