@@ -47,7 +47,7 @@ func TestSoak(t *testing.T) {
 		reqs[i] = envoyRequest(s)
 	}
 	before := h.Metrics()
-	var memAt1k uint32
+	var memAt1k, memWarm uint32
 	var checkpoints []string
 	start := time.Now()
 	for i := 0; i < total; i++ {
@@ -61,6 +61,9 @@ func TestSoak(t *testing.T) {
 		}
 		if i == 1000 {
 			memAt1k = vm.MemorySize()
+		}
+		if i == total/8 {
+			memWarm = vm.MemorySize()
 		}
 		if i > 0 && (i%(total/8) == 0) {
 			checkpoints = append(checkpoints, fmt.Sprintf("%dk:%dKiB", i/1000, vm.MemorySize()/1024))
@@ -79,7 +82,10 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak: %d requests in %v (%.1f µs/request incl. host), linear memory %d KiB after 1k, %d KiB after %d (%s)",
 		total, elapsed.Round(time.Millisecond), float64(elapsed.Microseconds())/float64(total), memAt1k/1024, memEnd/1024, total,
 		strings.Join(checkpoints, " "))
-	if memEnd > 2*memAt1k {
-		t.Errorf("linear memory grew from %d to %d bytes: more than 2x", memAt1k, memEnd)
+	// Linear memory never shrinks: it records the Go heap's peak. After warm-up (an eighth of the run) the
+	// heap has reached its steady goal, whose exact size moves by a growth step or two with the request mix,
+	// so the bound is on growth after warm-up: a leak of even tens of bytes per request exceeds it.
+	if memEnd > memWarm+memWarm/4 {
+		t.Errorf("linear memory grew from %d bytes after warm-up to %d bytes: more than 1.25x", memWarm, memEnd)
 	}
 }
