@@ -477,8 +477,9 @@ func TestHTTPCall(t *testing.T) {
 	}{
 		{"ok", "http-call svc /ok 5000", "", "200", "", "hello"},
 		{"timeout", "http-call svc /slow 100", "", "504", "3", "upstream request timeout"},
-		// Envoy's router answers the async client with a local reply when no response started.
-		{"refused", "http-call dead /ok 1000", "", "503", "3", "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused"},
+		// Envoy's router answers the async client with a local reply when no response started; Envoy 1.39
+		// (the default profile) no longer puts the transport failure reason in the body.
+		{"refused", "http-call dead /ok 1000", "", "503", "3", "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"},
 		{"closed before headers", "http-call svc /close 1000", "", "503", "3", "upstream connect error or disconnect/reset before headers. reset reason: connection termination"},
 		// A reset after the response started is the async client's onFailure: 0 headers, nothing readable.
 		{"cut after headers", "http-call svc /cut 1000", "", "", "0", ""},
@@ -506,6 +507,14 @@ func TestHTTPCall(t *testing.T) {
 			}
 		})
 	}
+	t.Run("refused under envoy-1.33", func(t *testing.T) {
+		h133 := newHost(t, guestWasm, Options{Profile: Envoy133, Clusters: map[string]string{"dead": dead}})
+		res := do(t, newVM(t, h133, PluginConfig{}), request("http-call dead /ok 1000"))
+		const want = "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused"
+		if res.LocalReply == nil || hdr(res.LocalReply.Headers, "x-call-status") != "503" || string(res.LocalReply.Body) != want {
+			t.Fatalf("reply %+v", res.LocalReply)
+		}
+	})
 	t.Run("local reply headers", func(t *testing.T) {
 		res := do(t, vm, request("http-call dead /ok 1000"))
 		lr := res.LocalReply

@@ -99,11 +99,12 @@ func routerLocalReply(status int, body string) *callResponse {
 const (
 	bodyTimeout     = "upstream request timeout"
 	bodyResetPrefix = "upstream connect error or disconnect/reset before headers. reset reason: "
-	// A refused TCP connect: reset reason RemoteConnectionFailure, and the transport failure reason the
-	// connection reports ("delayed connect error: " and the errno text, strerror(ECONNREFUSED) on Linux).
-	bodyRefused = bodyResetPrefix + "remote connection failure, transport failure reason: delayed connect error: Connection refused"
-	// Any other connect failure; the stand-in does not reproduce Envoy's per-errno transport detail.
+	// A failed TCP connect: reset reason RemoteConnectionFailure.
 	bodyConnectFailure = bodyResetPrefix + "remote connection failure"
+	// Up to Envoy 1.38 the router appends the connection's transport failure reason ("delayed connect
+	// error: " and strerror(errno), "Connection refused" on Linux). Envoy 1.39 leaves it out of the body
+	// (changelogs/1.39.0.yaml, area router; runtime guard hide_transport_failure_reason_in_response_body).
+	bodyRefused133 = bodyConnectFailure + ", transport failure reason: delayed connect error: Connection refused"
 	// The upstream accepted the connection and closed (or reset) it before sending response headers.
 	bodyTermination = bodyResetPrefix + "connection termination"
 )
@@ -183,9 +184,11 @@ func (c *outCall) beforeHeaders(ctx context.Context, err error) *callResponse {
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return routerLocalReply(503, bodyRefused)
+		if errors.Is(err, syscall.ECONNREFUSED) && c.vm.h.profile == Envoy133 {
+			return routerLocalReply(503, bodyRefused133)
 		}
+		// Envoy139, or a connect failure other than a refusal (whose transport detail the stand-in does not
+		// reproduce).
 		return routerLocalReply(503, bodyConnectFailure)
 	}
 	return routerLocalReply(503, bodyTermination)
