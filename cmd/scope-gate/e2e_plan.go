@@ -107,6 +107,8 @@ func skipReason(f *scenarios.File, s scenarios.Scenario, cfg []byte, unexpressib
 	if v := conf.Validator; v != nil {
 		tokens = v.Tokens
 	}
+	// HTTPFormProblem also marks the rows that cannot exist in a real Envoy: repeated Authorization headers
+	// delivered as separate entries (Envoy joins them into one value).
 	if why := s.HTTPFormProblem(); why != "" {
 		return why
 	}

@@ -13,12 +13,12 @@
 //     (proxy_abi_version_0_2_0/0_2_1, else ErrABIVersion), the malloc export,
 //     `_initialize`, proxy_on_context_create(root), proxy_on_vm_start,
 //     proxy_on_configure (false = ErrVMStartRejected / ErrConfigureRejected).
-//   - cpp-host's restricted callbacks: under Envoy133, while the guest runs
-//     proxy_on_memory_allocate only proxy_log, fd_write and clock_time_get
-//     may be called (and during `_initialize` only cpp-host's startVm list
-//     plus fd_fdstat_get, fd_fdstat_set_flags, sched_yield and poll_oneoff,
-//     an assumption: a Go reactor's init needs the first two); any other
-//     call traps with "restricted_callback". poll_oneoff returns ENOSYS
+//   - cpp-host's restricted callbacks: while the guest runs `_initialize` or
+//     its allocator, only cpp-host's allow lists of the profile may be called
+//     (Envoy133: cpp-host c4d7bb0f; Envoy139: cpp-host 09e5f8d6, which adds
+//     poll_oneoff, clock_res_get and the stubbed file and socket functions to
+//     `_initialize` and poll_oneoff to the allocator), plus proxy_log; any
+//     other call traps with "restricted_callback". poll_oneoff returns ENOSYS
 //     under Envoy133 (the Go runtime then dies with a poll_oneoff fatal error
 //     once a timer exists) and 0 events under Envoy139.
 //   - Worker threading: each VM runs every guest call on its own goroutine;
@@ -30,8 +30,11 @@
 //     delete; Pause until proxy_continue_stream or a local reply; the
 //     effective context and proxy_set_effective_context; header maps with
 //     Envoy's visibility (request headers disappear once the stream
-//     continued past them, reappear read-only in proxy_on_log), first-value
-//     get, add/replace/remove/set-pairs; bodies via get/set_buffer_bytes.
+//     continued past them, reappear read-only in proxy_on_log), repeated
+//     inline request headers (authorization among them) joined with ',' and
+//     empty repeats dropped as Envoy's header map stores them
+//     (Request.SeparateRepeatedHeaders keeps every line), first-value get,
+//     add/replace/remove/set-pairs; bodies via get/set_buffer_bytes.
 //   - Properties with Envoy's encoding (string raw, number little-endian
 //     double, integer fields little-endian int64, bool one byte, list/map as
 //     pairs, null SerializationFailure): xds.route_name,
@@ -45,8 +48,13 @@
 //     with proxy_on_queue_ready on the registering VM, metrics per Host by
 //     name (Envoy's "wasmcustom." prefix accepted), proxy_log and
 //     stdout/stderr capture, real HTTP/1.1 proxy_http_call to the configured
-//     clusters (timeout = 504 "upstream request timeout", connection failure
-//     = 0 headers), and traps: the VM fails, and this and every later stream
+//     clusters answered as Envoy's async client and router do (timeout = 504
+//     "upstream request timeout"; refused connect or close before headers =
+//     503 "upstream connect error or disconnect/reset before headers. ...";
+//     0 headers only for a reset after the response started), every call
+//     owned by the root context (its answer arrives after the stream that
+//     made it has ended), the VM environment (PluginConfig.Environment, WASI
+//     environ_get), and traps: the VM fails, and this and every later stream
 //     gets 503 with details wasm_fail_stream (failure_policy FAIL_CLOSED).
 //
 // # What it does not emulate
@@ -61,8 +69,10 @@
 // timeouts (a guest in an endless loop hangs its VM), protobuf encodings
 // (a property path that stops at a whole message, such as
 // xds.route_metadata or its filter_metadata map, answers
-// SerializationFailure where Envoy returns protobuf bytes), and
-// histograms (recorded samples are only counted). Under Envoy139 the
-// allocation and _initialize restrictions allow every WASI function, an
-// assumption about PR #533's widened lists.
+// SerializationFailure where Envoy returns protobuf bytes),
+// histograms (recorded samples are only counted), and the HTTP/2 codec's
+// joining of cookie headers.
+//
+// docs/envoy-behaviour.md lists each modelled behaviour, the cpp-host or Envoy
+// source (and commit or changelog) it was read from, and the test that shows it.
 package envoyhost

@@ -429,6 +429,22 @@ func TestHTTPCall(t *testing.T) {
 		case "/slow":
 			time.Sleep(2 * time.Second)
 			io.WriteString(w, "late")
+		case "/close":
+			// Accept the request, then close the connection without a byte of response.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		case "/cut":
+			// Headers and part of the body, then the connection goes away.
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(200)
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
 		case "/barrier":
 			mu.Lock()
 			arrived++
@@ -461,7 +477,12 @@ func TestHTTPCall(t *testing.T) {
 	}{
 		{"ok", "http-call svc /ok 5000", "", "200", "", "hello"},
 		{"timeout", "http-call svc /slow 100", "", "504", "3", "upstream request timeout"},
-		{"refused", "http-call dead /ok 1000", "", "", "0", ""},
+		// Envoy's router answers the async client with a local reply when no response started; Envoy 1.39
+		// (the default profile) no longer puts the transport failure reason in the body.
+		{"refused", "http-call dead /ok 1000", "", "503", "3", "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"},
+		{"closed before headers", "http-call svc /close 1000", "", "503", "3", "upstream connect error or disconnect/reset before headers. reset reason: connection termination"},
+		// A reset after the response started is the async client's onFailure: 0 headers, nothing readable.
+		{"cut after headers", "http-call svc /cut 1000", "", "", "0", ""},
 		{"unknown cluster", "http-call nope /ok 1000", "2", "", "", "dispatch failed"},
 		{"missing path", "http-call svc /ok 1000 no-path", "2", "", "", "dispatch failed"},
 	}
@@ -486,6 +507,21 @@ func TestHTTPCall(t *testing.T) {
 			}
 		})
 	}
+	t.Run("refused under envoy-1.33", func(t *testing.T) {
+		h133 := newHost(t, guestWasm, Options{Profile: Envoy133, Clusters: map[string]string{"dead": dead}})
+		res := do(t, newVM(t, h133, PluginConfig{}), request("http-call dead /ok 1000"))
+		const want = "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused"
+		if res.LocalReply == nil || hdr(res.LocalReply.Headers, "x-call-status") != "503" || string(res.LocalReply.Body) != want {
+			t.Fatalf("reply %+v", res.LocalReply)
+		}
+	})
+	t.Run("local reply headers", func(t *testing.T) {
+		res := do(t, vm, request("http-call dead /ok 1000"))
+		lr := res.LocalReply
+		if lr == nil || hdr(lr.Headers, "x-npairs") != "3" || hdr(lr.Headers, "x-body-size") != strconv.Itoa(len(lr.Body)) {
+			t.Fatalf("reply %+v", lr)
+		}
+	})
 	t.Run("continue after callout", func(t *testing.T) {
 		res := do(t, vm, request("http-call-continue svc /ok 5000"))
 		if res.Upstream == nil || hdr(res.Upstream.Headers, "x-callout") != "200:hello" {
@@ -829,6 +865,171 @@ func BenchmarkStream(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if res, err := vm.Do(ctx, r); err != nil || res.Upstream == nil {
 			b.Fatal(err, res)
+		}
+	}
+}
+
+// TestHTTPCallAnswerOutlivesStream: cpp-host issues proxy_http_call on the root context whatever context
+// is effective, so when the stream that made a call is gone the answer still reaches
+// proxy_on_http_call_response; the guest then finds its stream gone (set_effective_context BadArgument).
+func TestHTTPCallAnswerOutlivesStream(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "late")
+	}))
+	defer srv.Close()
+	defer close(release)
+	h := newHost(t, guestWasm, Options{Clusters: map[string]string{"svc": srv.Listener.Addr().String()}})
+	vm := newVM(t, h, PluginConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := vm.Start(ctx, request("http-call svc /wait 5000"))
+	for deadline := time.Now().Add(5 * time.Second); !st.paused.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("stream never paused on its call")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st.ResetByClient()
+	if res, err := st.Wait(ctx); err != nil || !res.ClientReset {
+		t.Fatalf("stream: %v %+v", err, res)
+	}
+	release <- struct{}{}
+	const want = "set_effective_context failed: 2"
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		found := false
+		for _, l := range h.Logs() {
+			found = found || l.Message == want
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answer never reached the root context (no %q in logs %v)", want, h.Logs())
+		}
+	}
+	if vm.Failed() {
+		t.Fatal("VM failed")
+	}
+}
+
+// TestRepeatedInlineHeaders: Envoy folds repeated inline request headers (authorization among them) into
+// one value joined with ',' and drops empty repeats; other headers stay separate; a request with
+// SeparateRepeatedHeaders keeps every line, as other hosts deliver them.
+func TestRepeatedInlineHeaders(t *testing.T) {
+	h := newHost(t, guestWasm, Options{})
+	vm := newVM(t, h, PluginConfig{})
+	pairs := func(t *testing.T, separate bool, extra ...[2]string) []header {
+		t.Helper()
+		r := request("get-pairs")
+		r.Headers = append(r.Headers, extra...)
+		r.SeparateRepeatedHeaders = separate
+		st, body := reply(t, do(t, vm, r))
+		got, ok := decodePairs(body, false)
+		if st != "0" || !ok {
+			t.Fatalf("status %s, decode %v", st, ok)
+		}
+		return got
+	}
+	values := func(hs []header, name string) []string {
+		var out []string
+		for _, h := range hs {
+			if h.k == name {
+				out = append(out, h.v)
+			}
+		}
+		return out
+	}
+	cases := []struct {
+		name     string
+		separate bool
+		in       [][2]string
+		header   string
+		want     []string
+	}{
+		{"two bearers joined", false, [][2]string{{"authorization", "Bearer a"}, {"Authorization", "Bearer b"}}, "authorization", []string{"Bearer a,Bearer b"}},
+		{"empty second dropped", false, [][2]string{{"authorization", "Bearer a"}, {"authorization", ""}}, "authorization", []string{"Bearer a"}},
+		{"empty first then value", false, [][2]string{{"authorization", ""}, {"authorization", "Bearer a"}}, "authorization", []string{"Bearer a"}},
+		{"both empty", false, [][2]string{{"authorization", ""}, {"authorization", ""}}, "authorization", []string{""}},
+		{"other inline header", false, [][2]string{{"x-forwarded-for", "1.1.1.1"}, {"x-forwarded-for", "2.2.2.2"}}, "x-forwarded-for", []string{"1.1.1.1,2.2.2.2"}},
+		{"non-inline header stays separate", false, [][2]string{{"x-dup", "a"}, {"x-dup", "b"}}, "x-dup", []string{"a", "b"}},
+		{"cookie stays separate (HTTP/1)", false, [][2]string{{"cookie", "a=1"}, {"cookie", "b=2"}}, "cookie", []string{"a=1", "b=2"}},
+		{"separate on request", true, [][2]string{{"authorization", "Bearer a"}, {"authorization", ""}}, "authorization", []string{"Bearer a", ""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := pairs(t, tc.separate, tc.in...)
+			if v := values(got, tc.header); !slices.Equal(v, tc.want) {
+				t.Errorf("%s = %q, want %q (pairs %v)", tc.header, v, tc.want, got)
+			}
+		})
+	}
+	t.Run("joined value keeps the first position", func(t *testing.T) {
+		got := pairs(t, false, [2]string{"authorization", "Bearer a"}, [2]string{"x-mid", "m"}, [2]string{"authorization", "Bearer b"})
+		var order []string
+		for _, h := range got {
+			if h.k == "authorization" || h.k == "x-mid" {
+				order = append(order, h.k)
+			}
+		}
+		if !slices.Equal(order, []string{"authorization", "x-mid"}) {
+			t.Errorf("order %v", order)
+		}
+	})
+}
+
+// TestRestrictedCalls: cpp-host's allow lists for what the guest may call while it runs _initialize and
+// while it runs its allocator, per profile: one call allowed everywhere, one allowed only by the Envoy 1.39
+// lists (poll_oneoff, PR #533), one forbidden everywhere.
+func TestRestrictedCalls(t *testing.T) {
+	type want struct {
+		fn           string
+		ok133, ok139 bool
+	}
+	initCases := []want{{"random_get", true, true}, {"poll_oneoff", false, true}, {"sched_yield", false, false}}
+	mallocCases := []want{{"clock_time_get", true, true}, {"poll_oneoff", false, true}, {"random_get", false, false}}
+	for _, p := range []Profile{Envoy133, Envoy139} {
+		h := newHost(t, guestWasm, Options{Profile: p})
+		allowed := func(w want) bool {
+			if p == Envoy133 {
+				return w.ok133
+			}
+			return w.ok139
+		}
+		for _, w := range initCases {
+			t.Run(string(p)+"/_initialize/"+w.fn, func(t *testing.T) {
+				vm, err := h.NewVM(context.Background(), PluginConfig{VMID: "vm", Environment: [][2]string{{"ENVOYHOST_INIT_CALL", w.fn}}})
+				if allowed(w) {
+					if err != nil {
+						t.Fatalf("NewVM: %v", err)
+					}
+					_ = vm.Close(context.Background())
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), "restricted_callback") || !strings.Contains(err.Error(), w.fn) {
+					t.Fatalf("NewVM error %v, want restricted_callback for %s", err, w.fn)
+				}
+			})
+		}
+		for _, w := range mallocCases {
+			t.Run(string(p)+"/proxy_on_memory_allocate/"+w.fn, func(t *testing.T) {
+				vm := newVM(t, h, PluginConfig{})
+				defer vm.Close(context.Background())
+				res := do(t, vm, request("malloc-call "+w.fn))
+				if allowed(w) {
+					if res.Trapped != nil || res.LocalReply == nil || string(res.LocalReply.Body) != "/p?q=1" {
+						t.Fatalf("result %+v, trap %v", res.LocalReply, res.Trapped)
+					}
+					return
+				}
+				if res.Trapped == nil || !strings.Contains(res.Trapped.Error(), "restricted_callback") || !strings.Contains(res.Trapped.Error(), w.fn) {
+					t.Fatalf("trap %v, want restricted_callback for %s", res.Trapped, w.fn)
+				}
+				if !vm.Failed() || res.LocalReply == nil || res.LocalReply.Details != "wasm_fail_stream" {
+					t.Errorf("result %+v", res.LocalReply)
+				}
+			})
 		}
 	}
 }

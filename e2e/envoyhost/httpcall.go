@@ -5,17 +5,20 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
 )
 
 // callResponse is what proxy_on_http_call_response can read: map types 6/7
-// and buffer type 4. nil means Envoy's onFailure (reset, refused).
+// and buffer type 4. nil means Envoy's onHttpCallFailure: the guest is told
+// 0 headers, 0 body bytes and 0 trailers.
 type callResponse struct {
 	headers, trailers []header
 	body              []byte
@@ -56,9 +59,6 @@ func hostHTTPCall(vm *VM, mod api.Module, s []uint64) {
 	trailers, _ := decodePairs(trl, true)
 	vm.nextToken++
 	token := vm.nextToken
-	if vm.cur != nil {
-		vm.callOwner[token] = vm.cur.id
-	}
 	if st := vm.putU32(mod, u32(s[9]), token); st != statusOK {
 		ret(s, st)
 		return
@@ -81,14 +81,33 @@ type outCall struct {
 	timeout                 time.Duration
 }
 
-// timeoutResponse is what Envoy's async client answers when the call's
-// timeout fires: an ordinary 504, not a failure.
-func timeoutResponse() *callResponse {
+// routerLocalReply is the answer Envoy's async client gives when its router
+// ends the call without an upstream response: the router's local reply,
+// status, content-length and content-type text/plain (Utility::sendLocalReply
+// in source/common/http/utility.cc) with the router's body, delivered to the
+// plugin as an ordinary response through AsyncRequestImpl's onSuccess.
+func routerLocalReply(status int, body string) *callResponse {
 	return &callResponse{
-		headers: []header{{":status", "504"}, {"content-length", "24"}, {"content-type", "text/plain"}},
-		body:    []byte("upstream request timeout"),
+		headers: []header{{":status", strconv.Itoa(status)}, {"content-length", strconv.Itoa(len(body))}, {"content-type", "text/plain"}},
+		body:    []byte(body),
 	}
 }
+
+// Router bodies (envoyproxy/envoy source/common/router/router.cc, onResponseTimeout and onUpstreamReset;
+// reset reasons from Http::Utility::resetReasonToString in source/common/http/utility.cc). The async client
+// sets no retry policy, so the "retried and the latest" form never appears.
+const (
+	bodyTimeout     = "upstream request timeout"
+	bodyResetPrefix = "upstream connect error or disconnect/reset before headers. reset reason: "
+	// A failed TCP connect: reset reason RemoteConnectionFailure.
+	bodyConnectFailure = bodyResetPrefix + "remote connection failure"
+	// Up to Envoy 1.38 the router appends the connection's transport failure reason ("delayed connect
+	// error: " and strerror(errno), "Connection refused" on Linux). Envoy 1.39 leaves it out of the body
+	// (changelogs/1.39.0.yaml, area router; runtime guard hide_transport_failure_reason_in_response_body).
+	bodyRefused133 = bodyConnectFailure + ", transport failure reason: delayed connect error: Connection refused"
+	// The upstream accepted the connection and closed (or reset) it before sending response headers.
+	bodyTermination = bodyResetPrefix + "connection termination"
+)
 
 func (c *outCall) run() {
 	ctx := c.vm.callsCtx
@@ -98,15 +117,20 @@ func (c *outCall) run() {
 		defer cancel()
 	}
 	resp := c.do(ctx)
-	if resp == nil && c.timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		resp = timeoutResponse()
-	}
 	if c.vm.callsCtx.Err() != nil {
-		return // VM closed: Envoy cancels outstanding calls
+		return // VM closed: the root context's destructor cancels outstanding calls (Envoy's Context::~Context)
 	}
 	c.vm.post(func() { c.vm.deliverHTTP(c.token, resp) })
 }
 
+// do performs the call and maps what happened to what Envoy's async client reports:
+//   - a response read to the end: that response (onSuccess);
+//   - the call's timeout: the router's 504 "upstream request timeout" (onSuccess);
+//   - no response headers because the connection failed or was closed or reset first: the router's 503
+//     local reply (onSuccess), as router.cc's onUpstreamReset answers before any response started;
+//   - a failure after the response headers arrived (the body was cut off): nil, which is Envoy's
+//     onHttpCallFailure (reason Reset: the downstream side of the async stream is reset once the response
+//     started, and the plugin sees 0 headers and status BrokenConnection).
 func (c *outCall) do(ctx context.Context) *callResponse {
 	var body io.Reader
 	if len(c.body) > 0 {
@@ -114,7 +138,7 @@ func (c *outCall) do(ctx context.Context) *callResponse {
 	}
 	req, err := http.NewRequestWithContext(ctx, c.method, "http://"+c.addr+c.path, body)
 	if err != nil {
-		return nil
+		return routerLocalReply(503, bodyConnectFailure)
 	}
 	req.Host = c.authority
 	for _, h := range c.headers {
@@ -131,11 +155,13 @@ func (c *outCall) do(ctx context.Context) *callResponse {
 	}
 	resp, err := c.vm.h.client.Do(req)
 	if err != nil {
-		return nil
+		return c.beforeHeaders(ctx, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
+		// Cut off (or timed out) after the headers: once the response started the router can only reset
+		// the stream, which the async client reports as a failure.
 		return nil
 	}
 	out := &callResponse{body: b}
@@ -145,6 +171,27 @@ func (c *outCall) do(ctx context.Context) *callResponse {
 		out.trailers = appendHTTPHeader(nil, resp.Trailer)
 	}
 	return out
+}
+
+func (c *outCall) timedOut(ctx context.Context) bool {
+	return c.timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
+// beforeHeaders answers a call that ended before any response header arrived.
+func (c *outCall) beforeHeaders(ctx context.Context, err error) *callResponse {
+	if c.timedOut(ctx) {
+		return routerLocalReply(504, bodyTimeout)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		if errors.Is(err, syscall.ECONNREFUSED) && c.vm.h.profile == Envoy133 {
+			return routerLocalReply(503, bodyRefused133)
+		}
+		// Envoy139, or a connect failure other than a refusal (whose transport detail the stand-in does not
+		// reproduce).
+		return routerLocalReply(503, bodyConnectFailure)
+	}
+	return routerLocalReply(503, bodyTermination)
 }
 
 // appendHTTPHeader adds net/http headers lower-cased, in name order (Go's
@@ -165,16 +212,15 @@ func appendHTTPHeader(dst []header, h http.Header) []header {
 }
 
 // deliverHTTP calls proxy_on_http_call_response on the root context with
-// the response readable for the duration of the call.
+// the response readable for the duration of the call. cpp-host's
+// proxy_http_call issues every call on contextOrEffectiveContext()->root_context()
+// (src/exports.cc), so the call and its answer belong to the root context
+// whichever stream was effective when it was made: the answer arrives even
+// after that stream is gone, and only the root context's end (VM close)
+// cancels it. A failed VM gets nothing (ContextBase::onHttpCallResponse
+// checks isFailed).
 func (vm *VM) deliverHTTP(token uint32, resp *callResponse) {
-	owner, owned := vm.callOwner[token]
-	delete(vm.callOwner, token)
 	if vm.closing || vm.failed.Load() {
-		return
-	}
-	if owned && owner != rootContextID && vm.contexts[owner] == nil {
-		// Envoy cancels the http calls a stream context made when that stream is destroyed: the answer
-		// never reaches the plugin. Calls made with the root context effective outlive any stream.
 		return
 	}
 	var nh, nb, nt uint64

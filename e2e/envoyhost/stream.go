@@ -34,6 +34,10 @@ type Request struct {
 	Route         *Route                    // matched route; nil = no route matched
 	SourceAddress string                    // "ip:port", default "127.0.0.1:50000"
 	Upstream      func(u Upstream) Response // what the upstream answers; nil = 200 with empty body
+	// SeparateRepeatedHeaders delivers every header line as its own entry, as hosts other than Envoy do.
+	// By default repeated inline headers (authorization among them) reach the plugin joined with ',' the
+	// way Envoy's header map stores them (see inlineRequestHeaders).
+	SeparateRepeatedHeaders bool
 }
 
 // Upstream is the request as the filter left it when it reached the
@@ -139,6 +143,9 @@ func (vm *VM) Start(ctx context.Context, req Request) *Stream {
 	s := &stream{vm: vm, handle: h, req: req}
 	h.s = s
 	s.reqHeaders = toHeaders(req.Headers)
+	if !req.SeparateRepeatedHeaders {
+		s.reqHeaders = joinInline(s.reqHeaders)
+	}
 	if len(req.Body) > 0 {
 		s.reqBody = bytes.Clone(req.Body)
 	}
@@ -150,8 +157,9 @@ func (vm *VM) Start(ctx context.Context, req Request) *Stream {
 }
 
 // ResetByClient simulates the downstream going away before the stream ends, as on a client disconnect: the
-// stream is finished at once (proxy_on_log, proxy_on_done, proxy_on_delete) and, as in Envoy, http calls the
-// stream's own context made are cancelled. Result.ClientReset is set. It is a no-op on a finished stream.
+// stream is finished at once (proxy_on_log, proxy_on_done, proxy_on_delete). Http calls are not cancelled:
+// they belong to the root context in Envoy, and their answers still reach proxy_on_http_call_response.
+// Result.ClientReset is set. It is a no-op on a finished stream.
 func (st *Stream) ResetByClient() {
 	st.vm.post(func() {
 		if st.s.finished {

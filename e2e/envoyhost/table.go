@@ -61,34 +61,60 @@ func newHostTable(h *Host) *hostTable {
 			t.add(f)
 		}
 	}
-	wasiAll := func(string) bool { return true }
-	switch h.profile {
-	case Envoy133:
-		// cpp-host before PR #533: allocMemory's list, and WasmBase::startVm's
-		// list (proxy_log, fd_write, args, environ, prestat, clock, random)
-		// plus what a Go reactor's _initialize calls (syscall.init ->
-		// SetNonblock: fd_fdstat_get, fd_fdstat_set_flags) and the other
-		// PR #427 additions. The extension is an assumption: Go modules are
-		// reported to load on Envoy 1.33, which needs at least these.
-		initSet := map[string]bool{"fd_write": true, "args_sizes_get": true, "args_get": true,
-			"environ_sizes_get": true, "environ_get": true, "fd_prestat_get": true,
-			"fd_prestat_dir_name": true, "clock_time_get": true, "random_get": true,
-			"fd_fdstat_get": true, "fd_fdstat_set_flags": true, "sched_yield": true, "poll_oneoff": true}
-		mallocSet := map[string]bool{"fd_write": true, "clock_time_get": true}
-		t.initRestr = t.restriction("_initialize", func(n string) bool { return initSet[n] })
-		t.mallocRstr = t.restriction("proxy_on_memory_allocate", func(n string) bool { return mallocSet[n] })
-	default:
-		// PR #533 widened both lists so that the Go runtime may sleep and
-		// yield while initialising or allocating; we allow every WASI call.
-		t.initRestr = t.restriction("_initialize", wasiAll)
-		t.mallocRstr = t.restriction("proxy_on_memory_allocate", wasiAll)
-	}
+	initSet, allocSet := restrictedWASI(h.profile)
+	t.initRestr = t.restriction("_initialize", func(n string) bool { return initSet[n] })
+	t.mallocRstr = t.restriction("proxy_on_memory_allocate", func(n string) bool { return allocSet[n] })
 	return t
 }
 
 func (t *hostTable) add(f hostFunc) {
 	t.index[f.module+"."+f.name] = len(t.fns)
 	t.fns = append(t.fns, f)
+}
+
+// restrictedWASI returns the WASI functions (by name, for both
+// wasi_unstable and wasi_snapshot_preview1) that cpp-host lets the guest call
+// while it runs _initialize (WasmBase::startVm in src/wasm.cc) and while it
+// runs its allocator (WasmBase::allocMemory in include/proxy-wasm/wasm.h).
+// Only these calls are checked: outside them nothing is restricted. The lists
+// are cpp-host's, verbatim:
+//   - Envoy133: proxy-wasm-cpp-host c4d7bb0f (PR #427), the version Envoy
+//     1.33 pins in bazel/repository_locations.bzl. Envoy 1.37 and 1.38 pin
+//     beb8a4ec, whose lists differ only by env.emscripten_notify_memory_growth
+//     (PR #461), which no Go module imports.
+//   - Envoy139: cpp-host 09e5f8d6, which Envoy pins since PR #45756 (June
+//     2026, Envoy 1.39), containing PR #533. It widens both lists, but still
+//     forbids, among others, sched_yield, proc_exit, fd_read, fd_seek,
+//     fd_close and path_open during _initialize.
+//
+// Both lists also allow env.proxy_log (see restriction). The check is
+// V8's (src/v8/v8.cc traps with "restricted_callback"), Envoy's default
+// runtime.
+func restrictedWASI(p Profile) (init, alloc map[string]bool) {
+	set := func(names ...string) map[string]bool {
+		m := make(map[string]bool, len(names))
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	if p == Envoy133 {
+		init = set("fd_write", "args_sizes_get", "args_get", "environ_sizes_get", "environ_get",
+			"fd_prestat_get", "fd_prestat_dir_name", "clock_time_get", "random_get",
+			"fd_fdstat_get", "fd_fdstat_set_flags")
+		alloc = set("fd_write", "clock_time_get")
+		return init, alloc
+	}
+	init = set("fd_write", "args_sizes_get", "args_get", "environ_sizes_get", "environ_get",
+		"clock_time_get", "clock_res_get", "random_get", "poll_oneoff", "fd_fdstat_get", "fd_fdstat_set_flags",
+		"fd_advise", "fd_allocate", "fd_datasync", "fd_fdstat_set_rights", "fd_filestat_get",
+		"fd_filestat_set_size", "fd_filestat_set_times", "fd_pread", "fd_prestat_dir_name", "fd_prestat_get",
+		"fd_pwrite", "fd_readdir", "fd_renumber", "fd_sync", "fd_tell", "path_create_directory",
+		"path_filestat_get", "path_filestat_set_times", "path_link", "path_readlink", "path_remove_directory",
+		"path_rename", "path_symlink", "path_unlink_file", "sock_accept", "sock_recv", "sock_send",
+		"sock_shutdown")
+	alloc = set("fd_write", "clock_time_get", "poll_oneoff")
+	return init, alloc
 }
 
 // restriction builds an allow list: proxy_log always, plus the WASI

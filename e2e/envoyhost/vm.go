@@ -19,6 +19,9 @@ type PluginConfig struct {
 	PluginName      string
 	Configuration   []byte // proxy_on_configure buffer (BufferType PluginConfiguration = 7)
 	VMConfiguration []byte // proxy_on_vm_start buffer (BufferType VmConfiguration = 6)
+	// Environment is vm_config.environment_variables (key_values): what the guest reads with WASI
+	// environ_get, already during _initialize. Envoy passes nothing unless configured.
+	Environment [][2]string
 }
 
 // TrapError is how a failed guest call is reported: the callback, the
@@ -92,7 +95,6 @@ type VM struct {
 	metrics      map[uint32]*metric
 	nextMetric   uint32
 	nextToken    uint32
-	callOwner    map[uint32]uint32 // http call token → id of the context that made it
 	httpResp     *callResponse
 	callsCtx     context.Context
 	cancelCalls  context.CancelFunc
@@ -141,7 +143,6 @@ func (h *Host) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 		quit:         make(chan struct{}),
 		loopDone:     make(chan struct{}),
 		contexts:     map[uint32]*hctx{},
-		callOwner:    map[uint32]uint32{},
 		streams:      map[*stream]struct{}{},
 		metrics:      map[uint32]*metric{},
 		vmConfig:     cfg.VMConfiguration,

@@ -118,8 +118,12 @@ func errno(s []uint64, e uint32) { s[0] = uint64(e) }
 
 func wasiImpl(p Profile, name string) func(vm *VM, mod api.Module, s []uint64) {
 	switch name {
-	case "args_sizes_get", "environ_sizes_get":
-		// No arguments, and Envoy passes no environment unless configured.
+	case "environ_sizes_get":
+		return wasiEnvironSizesGet
+	case "environ_get":
+		return wasiEnvironGet
+	case "args_sizes_get":
+		// Envoy passes no arguments.
 		return func(vm *VM, mod api.Module, s []uint64) {
 			mem := mod.Memory()
 			if !mem.WriteUint32Le(u32(s[0]), 0) || !mem.WriteUint32Le(u32(s[1]), 0) {
@@ -128,7 +132,7 @@ func wasiImpl(p Profile, name string) func(vm *VM, mod api.Module, s []uint64) {
 			}
 			errno(s, errnoSuccess)
 		}
-	case "args_get", "environ_get", "sched_yield", "fd_close":
+	case "args_get", "sched_yield", "fd_close":
 		return func(vm *VM, mod api.Module, s []uint64) { errno(s, errnoSuccess) }
 	case "fd_seek":
 		// cpp-host logs an error and answers success without writing.
@@ -284,6 +288,38 @@ func wasiFdWrite(vm *VM, mod api.Module, s []uint64) {
 	if !mem.WriteUint32Le(u32(s[3]), written) {
 		errno(s, errnoFault)
 		return
+	}
+	errno(s, errnoSuccess)
+}
+
+// wasiEnvironSizesGet and wasiEnvironGet hand the guest the VM's environment
+// variables (Envoy's vm_config.environment_variables, PluginConfig.Environment)
+// as "KEY=VALUE\0" strings, as cpp-host's wasi_unstable_environ_get and
+// environ_sizes_get do (src/exports.cc).
+func wasiEnvironSizesGet(vm *VM, mod api.Module, s []uint64) {
+	size := 0
+	for _, kv := range vm.cfg.Environment {
+		size += len(kv[0]) + len(kv[1]) + 2
+	}
+	mem := mod.Memory()
+	if !mem.WriteUint32Le(u32(s[0]), uint32(len(vm.cfg.Environment))) || !mem.WriteUint32Le(u32(s[1]), uint32(size)) {
+		errno(s, errnoFault)
+		return
+	}
+	errno(s, errnoSuccess)
+}
+
+func wasiEnvironGet(vm *VM, mod api.Module, s []uint64) {
+	mem := mod.Memory()
+	arr, buf := u32(s[0]), u32(s[1])
+	for _, kv := range vm.cfg.Environment {
+		entry := kv[0] + "=" + kv[1] + "\x00"
+		if !mem.WriteUint32Le(arr, buf) || !mem.WriteString(buf, entry) {
+			errno(s, errnoFault)
+			return
+		}
+		arr += 4
+		buf += uint32(len(entry))
 	}
 	errno(s, errnoSuccess)
 }

@@ -605,7 +605,9 @@ func nativeRequirement(cfg *policy.Config, route *envoyhost.Route) (*policy.Requ
 func runCase(vm *envoyhost.VM, c diffCase) (envoyhost.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req := envoyhost.Request{Headers: c.headers, Route: c.route}
+	// The policy model takes the header lines as given; deliver them that way so that both sides see the
+	// same input (Envoy's joining of repeated authorization headers is covered by the scenario table).
+	req := envoyhost.Request{Headers: c.headers, Route: c.route, SeparateRepeatedHeaders: true}
 	if c.route != nil {
 		// Copy the metadata maps into the stand-in's type; the generator's maps stay plain for encodeMetadata.
 		rt := *c.route

@@ -77,6 +77,11 @@ type Request struct {
 	Method  string      `json:"method"`
 	Path    string      `json:"path"`
 	Headers [][2]string `json:"headers"`
+	// SeparateHeaders: the plugin sees every header line as its own entry, as hosts other than Envoy
+	// deliver them. Without it, repeated inline headers (authorization among them) reach the plugin as
+	// Envoy's header map holds them: one value joined with ',', empty repeats dropped
+	// (docs/envoy-behaviour.md). A real Envoy cannot deliver such a request, so its driver skips these rows.
+	SeparateHeaders bool `json:"separate_headers"`
 }
 
 // Expect is what must be observed.

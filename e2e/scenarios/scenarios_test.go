@@ -101,7 +101,7 @@ func body(res envoyhost.Result) string {
 func envoyRequest(s Scenario) envoyhost.Request {
 	req := envoyhost.Request{Headers: [][2]string{
 		{":method", s.Request.Method}, {":path", s.Request.Path}, {":authority", "api.example.com"}, {":scheme", "https"},
-	}}
+	}, SeparateRepeatedHeaders: s.Request.SeparateHeaders}
 	req.Headers = append(req.Headers, s.Request.Headers...)
 	if s.Route != nil {
 		r := table.Routes[*s.Route]

@@ -109,8 +109,56 @@ var (
 //go:wasmexport proxy_abi_version_0_2_0
 func abiVersion() {}
 
+// WASI functions the restriction tests call directly, so that a test decides
+// which host call happens inside _initialize or the allocator.
+//
+//go:wasmimport wasi_snapshot_preview1 sched_yield
+func wasiSchedYield() uint32
+
+//go:wasmimport wasi_snapshot_preview1 random_get
+func wasiRandomGet(p unsafe.Pointer, n uint32) uint32
+
+//go:wasmimport wasi_snapshot_preview1 clock_time_get
+func wasiClockTimeGet(id uint32, precision uint64, ret unsafe.Pointer) uint32
+
+//go:wasmimport wasi_snapshot_preview1 poll_oneoff
+func wasiPollOneoff(in, out unsafe.Pointer, n uint32, nevents unsafe.Pointer) uint32
+
+var wasiScratch [64]byte
+
+// callWASI makes one WASI call by name (see the restriction tests).
+func callWASI(name string) {
+	switch name {
+	case "sched_yield":
+		wasiSchedYield()
+	case "random_get":
+		wasiRandomGet(unsafe.Pointer(&wasiScratch[0]), 8)
+	case "clock_time_get":
+		wasiClockTimeGet(1, 1, unsafe.Pointer(&wasiScratch[0]))
+	case "poll_oneoff":
+		// No subscriptions: only the call itself matters.
+		wasiPollOneoff(unsafe.Pointer(&wasiScratch[0]), unsafe.Pointer(&wasiScratch[16]), 0, unsafe.Pointer(&wasiScratch[48]))
+	}
+}
+
+// mallocCall is a WASI function the next proxy_on_memory_allocate calls
+// (op "malloc-call").
+var mallocCall string
+
+// The test passes ENVOYHOST_INIT_CALL through the VM's environment to make
+// one WASI call during _initialize.
+func init() {
+	if fn := os.Getenv("ENVOYHOST_INIT_CALL"); fn != "" {
+		callWASI(fn)
+	}
+}
+
 //go:wasmexport proxy_on_memory_allocate
 func onMemoryAllocate(size uint32) uint32 {
+	if fn := mallocCall; fn != "" {
+		mallocCall = ""
+		callWASI(fn)
+	}
 	b := make([]byte, size)
 	allocs = append(allocs, b)
 	return uint32(uintptr(unsafe.Pointer(&b[0])))
@@ -412,6 +460,12 @@ func runOp(s *streamState, op string, eos uint32) (act uint32, stop bool) {
 		return 1, true
 	case "trap":
 		panic("boom: " + arg(1))
+	case "malloc-call":
+		// The host allocates in the guest to return the header value.
+		mallocCall = arg(1)
+		v, r := getHeader(0, ":path")
+		reply(200, [][2]string{st(r)}, v)
+		return 1, true
 	case "pause-forever":
 		return 1, true
 	case "continue-in-callback":
