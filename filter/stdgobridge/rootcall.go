@@ -9,11 +9,13 @@ import (
 // DispatchRootHTTPCall makes an HTTP call (proxy_http_call) that belongs to the plugin's root context rather
 // than to the stream that asked for it, and runs callback when the answer arrives.
 //
-// Why: the SDK's DispatchHttpCall binds the call to the current stream. If that stream ends first (the client
-// went away), Envoy cancels the stream's calls and the SDK drops the callback. That is right for a call that
-// serves one stream, and wrong for a call whose answer other streams are waiting on (single flight): they
-// would hang. Issued with the root context effective, the call lives as long as the plugin, and its answer
-// is delivered here (see proxyOnHTTPCallResponse) even when the stream that triggered it is gone.
+// Why: the SDK's DispatchHttpCall records the callback on the current stream. Envoy delivers every call's
+// answer to the root context whether or not that stream still exists (docs/envoy-behaviour.md, "HTTP call
+// answers"), but if the stream ended first (the client went away) the SDK finds no stream for the answer and
+// drops the callback. That is right for a call that serves one stream, and wrong for a call whose answer
+// other streams are waiting on (single flight): they would hang. A call dispatched here is recorded on the
+// root context, and its answer is delivered (see proxyOnHTTPCallResponse) even when the stream that
+// triggered it is gone.
 //
 // The host's effective context is switched to rootContextID for the call and back to callerContextID
 // afterwards. The callback runs with the root context effective: it must set the effective context of each
