@@ -99,7 +99,7 @@ check-config:
 
 # Replays the scenario table against a real Envoy on PATH (not part of `make test`: no Envoy here).
 e2e-envoy: build
-	$(GO) run ./cmd/scope-gate e2e-envoy -wasm $(WASM)
+	$(GO) run ./e2e/cmd/e2e-envoy -wasm $(WASM)
 
 clean:
 	rm -rf build

@@ -1,5 +1,5 @@
 // Package bench measures scope-gate side by side with what it is compared to: the compiled filter in the
-// Envoy stand-in (e2e/envoyhost, wazero compiler engine), the same decisions made natively by the pure
+// Envoy stand-in (internal/envoyhost, wazero compiler engine), the same decisions made natively by the pure
 // policy package (the floor of the work itself), an ext_authz-style authorization service called over
 // loopback HTTP (what users pick instead), and a no-op proxy-wasm module in the same host (the host's own
 // floor). It also measures cold start: compile, cached compile, per-VM start, linear memory over time.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // Entry is one benchmark of the report: its name, what it measures, and one result per round.

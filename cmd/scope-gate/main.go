@@ -1,7 +1,6 @@
 // Command scope-gate is the native companion of the scope-gate Wasm filter.
 //
 //	scope-gate check <file.yaml>...   check Envoy bootstraps, Istio and Envoy Gateway resources offline
-//	scope-gate e2e-envoy [flags]      replay e2e/scenarios/scenarios.json against a real Envoy on PATH
 //	scope-gate serve [-c envoy.yaml]  serve an Envoy bootstrap's routes with the filter, without Envoy
 //
 // Exit status: 0 when everything is fine, 1 when a check or a scenario fails, 2 on a usage error.
@@ -21,8 +20,6 @@ const usage = `usage:
       the route table and one line per problem; -q prints only the problems; -allow-unnormalized-paths
       reports a connection manager without path normalization as a warning. Exits 1 on any error
       (warnings do not fail).
-  scope-gate e2e-envoy [-scenarios e2e/scenarios/scenarios.json] [-wasm build/scope-gate.wasm] [-envoy envoy] [-v]
-      Replay the scenario table against a real Envoy (needs an envoy binary on PATH).
   scope-gate serve [-c envoy/envoy.yaml] [-workers N] [-demo] [-log-level info] [-drain-timeout 10s]
       Serve the bootstrap's listener with the filter on an embedded Wasm runtime (no Envoy needed);
       anything in the bootstrap it does not implement is an error. -demo also starts an echo upstream
@@ -41,8 +38,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
-	case "e2e-envoy":
-		return runE2EEnvoy(args[1:], stdout, stderr)
 	case "serve":
 		return runServe(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/scope-gate/scope-gate/e2e/scenarios"
-	"github.com/scope-gate/scope-gate/internal/envoyconfig"
 )
 
 func TestRun(t *testing.T) {
@@ -32,7 +30,6 @@ func TestRun(t *testing.T) {
 			[]string{`error: $.static_resources.listeners[0].filter_chains[0].filters[0].typed_config: listener "ingress": the connection manager runs scope-gate without path normalization`, "1 error(s)"}, nil, nil},
 		{"check without path normalization, allowed", []string{"check", "-q", "-allow-unnormalized-paths", "../../internal/envoyconfig/testdata/path_normalization_unset.yaml"}, 0,
 			[]string{`warning: $.static_resources.listeners[0].filter_chains[0].filters[0].typed_config: listener "ingress"`, "reported as a warning because of -allow-unnormalized-paths"}, nil, []string{"error"}},
-		{"e2e without envoy", []string{"e2e-envoy", "-envoy", "/nonexistent/envoy"}, 1, nil, []string{envoyMissing}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -58,64 +55,25 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestE2EPlan: every bootstrap the real-Envoy driver would start passes Envoy's rules, carries the group's
-// configuration verbatim, and routes each scenario's route; skipped scenarios say why.
-func TestE2EPlan(t *testing.T) {
-	f, err := scenarios.Load("../../e2e/scenarios/scenarios.json")
+// TestProductDoesNotImportTheTestTree: the CLI and the internal packages never link e2e/ (tests, tables and
+// drivers): product behaviour must not depend on a test harness.
+func TestProductDoesNotImportTheTestTree(t *testing.T) {
+	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatal("go not on PATH: ", err)
 	}
-	groups, skips := planE2E(f, "/abs/scope-gate.wasm")
-	planned := 0
-	for _, g := range groups {
-		spec := g.Spec
-		spec.ListenPort, spec.AdminPort, spec.UpstreamPort = 18080, 19901, 18081
-		js, err := envoyconfig.MarshalBootstrap(envoyconfig.Build(spec))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := envoyconfig.ParseBootstrap(js)
-		if err != nil {
-			t.Fatalf("config %s: generated bootstrap rejected: %v", g.Key, err)
-		}
-		filters, err := envoyconfig.FindFilters(b)
-		if err != nil || len(filters) != 1 {
-			t.Fatalf("config %s: %d filters, %v", g.Key, len(filters), err)
-		}
-		if !bytes.Equal(filters[0].Configuration, g.Config) || filters[0].ModuleFilename != "/abs/scope-gate.wasm" {
-			t.Errorf("config %s: configuration or module not carried verbatim", g.Key)
-		}
-		prefixes := map[string]bool{}
-		for _, vh := range filters[0].HCM.GetRouteConfig().GetVirtualHosts() {
-			for _, r := range vh.GetRoutes() {
-				prefixes[vh.GetDomains()[0]+r.GetMatch().GetPrefix()] = true
-			}
-		}
-		for _, s := range g.Scenarios {
-			planned++
-			if s.Route == nil {
-				continue
-			}
-			key := f.Routes[*s.Route].VirtualHost + hostSuffix + routePrefix + *s.Route + "/"
-			if !prefixes[key] {
-				t.Errorf("%s: no route %s in the bootstrap", s.Name, key)
-			}
+	cmd := exec.Command(goTool, "list", "-deps", "./cmd/...", "./internal/...")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/scope-gate/scope-gate/e2e/") {
+			t.Errorf("product code depends on %s", pkg)
 		}
 	}
-	for _, s := range skips {
-		if s.Reason == "" {
-			t.Errorf("%s skipped without a reason", s.Name)
-		}
-	}
-	if planned+len(skips) != len(f.Scenarios) {
-		t.Errorf("%d planned + %d skipped != %d scenarios", planned, len(skips), len(f.Scenarios))
-	}
-	// Most of the table must run on a real Envoy; only Envoy-inexpressible and clock-bound rows are skipped.
-	if len(skips)*4 > len(f.Scenarios) {
-		t.Errorf("%d of %d scenarios skipped: %v", len(skips), len(f.Scenarios), skips)
-	}
-	t.Logf("%d scenarios in %d Envoy configurations, %d skipped", planned, len(groups), len(skips))
-	for _, s := range skips {
-		t.Logf("skip %s: %s", s.Name, s.Reason)
+	if !strings.Contains(string(out), "github.com/scope-gate/scope-gate/internal/envoyhost") {
+		t.Error("go list printed no envoyhost: the check looked at nothing")
 	}
 }

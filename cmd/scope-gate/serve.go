@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/internal/gateway"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/filter/bearer"
 )
 

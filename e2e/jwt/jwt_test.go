@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // maxJWTModuleBytes bounds the JWT variant (the standard library's RSA, ECDSA and Ed25519 verifiers: about

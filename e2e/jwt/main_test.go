@@ -1,5 +1,5 @@
 // Package jwt tests the JWT build of the filter (build/scope-gate-jwt.wasm, built with -tags jwt) end to end
-// in the Envoy stand-in (e2e/envoyhost), under both WASI profiles: verification and decisions, the JWKS
+// in the Envoy stand-in (internal/envoyhost), under both WASI profiles: verification and decisions, the JWKS
 // fetched from a cluster (refresh on unknown kid, the refresh floor, failures, sharing between VMs), the
 // verified-token cache, and what the module links.
 package jwt
@@ -28,7 +28,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 

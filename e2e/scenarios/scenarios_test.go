@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
 )
 

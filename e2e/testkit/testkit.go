@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // The modules `make build` writes, and the variables that point tests at other builds.

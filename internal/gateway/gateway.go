@@ -20,7 +20,7 @@ import (
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // Options tune a Gateway; the zero value serves like the bootstrap says, with Envoy 1.39's host profile.

@@ -14,7 +14,7 @@ import (
 
 // The gateway selects a scenario's route by Host (its virtual host) and path prefix (its route), and
 // rewrites the prefix away so that the upstream sees the scenario's own path: the same bootstrap the
-// real-Envoy driver (cmd/scope-gate e2e-envoy) generates, here served by serve over real HTTP.
+// real-Envoy driver (e2e/realenvoy) generates, here served by serve over real HTTP.
 const (
 	hostSuffix  = scenarios.HostSuffix
 	noRouteHost = "no-route" + hostSuffix // matches no virtual host: no route

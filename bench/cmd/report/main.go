@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/scope-gate/scope-gate/bench"
-	"github.com/scope-gate/scope-gate/e2e/envoyhost"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-package main
+package realenvoy
 
 import (
 	"crypto/sha256"

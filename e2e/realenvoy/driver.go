@@ -1,4 +1,9 @@
-package main
+// Package realenvoy replays the scenario table (e2e/scenarios/scenarios.json) against a real Envoy binary:
+// it plans one bootstrap per plugin configuration (plan.go), starts Envoy with the compiled module, sends each
+// scenario's request over HTTP and compares status, body, headers, upstream view, counters and logs. Rows a
+// real Envoy cannot reproduce are skipped with the reason. No Envoy exists on the project's machines, so this
+// runs only where one does (make e2e-envoy, .github/workflows/e2e-envoy.yml).
+package realenvoy
 
 import (
 	"bufio"
@@ -25,12 +30,15 @@ import (
 	"github.com/scope-gate/scope-gate/internal/envoyconfig"
 )
 
-const envoyMissing = "envoy not found on PATH: the real-Envoy driver cannot run here"
+// EnvoyMissing is what the driver says when no Envoy binary can be found.
+const EnvoyMissing = "envoy not found on PATH: the real-Envoy driver cannot run here"
 
 // upstreamMarker is set by the echo upstream on every answer: a response that carries it reached the upstream.
 const upstreamMarker = "x-e2e-upstream"
 
-func runE2EEnvoy(args []string, stdout, stderr io.Writer) int {
+// Main runs the driver with command-line args (see e2e/cmd/e2e-envoy) and returns the exit status: 0 when
+// every planned scenario passed, 1 when one failed or Envoy is missing, 2 on a usage error.
+func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("e2e-envoy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	table := fs.String("scenarios", "e2e/scenarios/scenarios.json", "scenario table")
@@ -42,7 +50,7 @@ func runE2EEnvoy(args []string, stdout, stderr io.Writer) int {
 	}
 	bin, err := exec.LookPath(*envoyBin)
 	if err != nil {
-		fmt.Fprintln(stderr, envoyMissing)
+		fmt.Fprintln(stderr, EnvoyMissing)
 		return 1
 	}
 	f, err := scenarios.Load(*table)
