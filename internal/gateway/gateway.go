@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,8 +293,8 @@ func (g *Gateway) logf(level, format string, args ...any) {
 	fmt.Fprintf(g.opts.Log, "%s [serve:%s] %s\n", time.Now().UTC().Format(time.RFC3339Nano), level, fmt.Sprintf(format, args...))
 }
 
-// serveAdmin is the admin listener: /ready as Envoy's (200 LIVE once serving), /stats with the filter's
-// counters in Envoy's text format, sorted (?filter=<regex> as in Envoy).
+// serveAdmin is the admin listener: /ready as Envoy's (200 LIVE once serving), and the filter's counters as
+// Envoy's admin shows them: /stats in its text format, /stats/prometheus in Prometheus's (stats.go).
 func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/ready":
@@ -305,7 +304,7 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, "PRE_INITIALIZING\n")
-	case "/stats":
+	case "/stats", "/stats/prometheus":
 		var re interface{ MatchString(string) bool }
 		if f := r.URL.Query().Get("filter"); f != "" {
 			c, err := compileFilterRegex(f)
@@ -316,32 +315,14 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			re = c
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		if r.URL.Path == "/stats/prometheus" {
+			_, _ = io.WriteString(w, g.statsPrometheus(re))
+			return
+		}
 		_, _ = io.WriteString(w, g.statsText(re))
 	case "/":
-		_, _ = io.WriteString(w, "scope-gate serve admin: /ready /stats\n")
+		_, _ = io.WriteString(w, "scope-gate serve admin: /ready /stats /stats/prometheus\n")
 	default:
 		http.NotFound(w, r)
 	}
-}
-
-// statsText renders every plugin metric as Envoy's admin /stats shows it: Envoy stores proxy-wasm metrics
-// under the custom stat namespace "wasmcustom." and strips it from /stats output, so the lines are
-// "<name>: <value>" (e.g. "scope_gate.allowed: 12"), sorted.
-func (g *Gateway) statsText(filter interface{ MatchString(string) bool }) string {
-	if g.host == nil {
-		return ""
-	}
-	m := g.host.Metrics()
-	names := make([]string, 0, len(m))
-	for name := range m {
-		if filter == nil || filter.MatchString(name) {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, name := range names {
-		fmt.Fprintf(&b, "%s: %d\n", name, m[name])
-	}
-	return b.String()
 }
