@@ -18,6 +18,7 @@ import (
 	"time"
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 
 	"github.com/scope-gate/scope-gate/e2e/envoyhost"
 )
@@ -45,7 +46,10 @@ type Gateway struct {
 	opts Options
 	host *envoyhost.Host
 	pool chan *envoyhost.VM
-	vms  []*envoyhost.VM
+	// vms is every running VM (Shutdown closes them); a FAIL_RELOAD reload replaces one (reload.go).
+	vmsMu  sync.Mutex
+	vms    []*envoyhost.VM
+	reload *reloader // nil unless failure_policy is FAIL_RELOAD
 
 	ln, adminLn    net.Listener
 	srv, adminSrv  *http.Server
@@ -195,19 +199,19 @@ func (g *Gateway) startVMs(ctx context.Context, wasm []byte) error {
 	}
 	g.host = h
 	f := g.cfg.Filter
+	if f.FailurePolicy == wasmv3.FailurePolicy_FAIL_RELOAD {
+		g.reload = newReloader(f.ReloadBaseInterval)
+	}
 	g.pool = make(chan *envoyhost.VM, g.opts.Workers)
 	for i := 0; i < g.opts.Workers; i++ {
-		vm, err := h.NewVM(ctx, envoyhost.PluginConfig{
-			VMID: f.VMID, RootID: f.RootID, PluginName: f.PluginName,
-			Configuration: f.Configuration, VMConfiguration: f.VMConfig,
-		})
+		vm, err := g.newVM(ctx)
 		if err != nil {
 			if errors.Is(err, envoyhost.ErrConfigureRejected) {
 				return fmt.Errorf("%s.typed_config.config.configuration: the plugin rejected its configuration: %s", f.Where, g.pluginError())
 			}
 			return fmt.Errorf("%s: the VM failed to start: %v", f.Where, err)
 		}
-		g.vms = append(g.vms, vm)
+		g.loadedVM(vm)
 		g.pool <- vm
 	}
 	return nil
@@ -244,7 +248,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	if err != nil {
 		_ = g.srv.Close()
 	}
-	for _, vm := range g.vms {
+	for _, vm := range g.vmList() {
 		_ = vm.Close(context.Background())
 	}
 	_ = g.host.Close(context.Background())
@@ -257,19 +261,20 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	return err
 }
 
-// acquire takes a free VM: each VM serves one request at a time, so a request waits for one.
+// acquire takes a free VM: each VM serves one request at a time, so a request waits for one. A failed VM is
+// reloaded here under FAIL_RELOAD, as Envoy does when a new stream creates its context.
 func (g *Gateway) acquire(ctx context.Context) (*envoyhost.VM, error) {
 	select {
 	case vm := <-g.pool:
-		return vm, nil
+		return g.maybeReload(vm), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
 func (g *Gateway) release(vm *envoyhost.VM) {
-	if vm.Failed() && g.failedReported.CompareAndSwap(false, true) {
-		g.logf("critical", "a VM failed (trapped): with failure_policy FAIL_CLOSED it answers 503 to every request, as Envoy does; restart serve")
+	if vm.Failed() {
+		g.noteFailure(vm)
 	}
 	g.pool <- vm
 }
