@@ -50,6 +50,8 @@ type Gateway struct {
 	vmsMu  sync.Mutex
 	vms    []*envoyhost.VM
 	reload *reloader // nil unless failure_policy is FAIL_RELOAD
+	// reselect: the router matches the route again after the filter changed request headers (reselect.go).
+	reselect bool
 
 	ln, adminLn    net.Listener
 	srv, adminSrv  *http.Server
@@ -198,6 +200,8 @@ func (g *Gateway) startVMs(ctx context.Context, wasm []byte) error {
 		return fmt.Errorf("%s: cannot load the module: %v", g.cfg.Filter.ModuleWhere, err)
 	}
 	g.host = h
+	g.reselect = reselectsRoute(h.Exports())
+	g.warnReselection()
 	f := g.cfg.Filter
 	if f.FailurePolicy == wasmv3.FailurePolicy_FAIL_RELOAD {
 		g.reload = newReloader(f.ReloadBaseInterval)
