@@ -13,12 +13,13 @@ import (
 // request header, Envoy clears the stream's cached route unless the module's ABI is newer than 0.2.1
 // (Context::onHeadersModified in envoyproxy/envoy v1.33.0 source/extensions/common/wasm/context.h, unchanged
 // through v1.39.0; no ABI newer than 0.2.1 exists in proxy-wasm-cpp-host, so every loadable module, scope-gate
-// with ABI 0.2.0 included, gets it). The next route lookup, at the latest the router's, matches the route
-// again against the headers as the filter left them. scope-gate removes its identity headers from every
-// request before it resolves the route's requirement, sets them on allowed requests, and may remove
-// Authorization. A route whose match reads one of those headers can therefore be chosen by the router for a
-// request that scope-gate authorized against another route's requirement. CheckBootstrap and CheckDocuments
-// refuse such matchers.
+// with ABI 0.2.0 included, gets it), and the router matches the route again against the headers as the filter
+// left them. The filter's own requirement comes from the route matched before it ran (the stream info's
+// route, which clearing the cache does not reset). scope-gate removes its identity headers from every request,
+// sets them on allowed requests, and may remove Authorization; so a route whose match reads one of those
+// headers can be checked by the filter and then swapped by the router: a client sending a spoofed identity
+// header picks the route the filter checks, the filter strips the header, and the router sends the request to
+// another route. CheckBootstrap and CheckDocuments refuse such matchers.
 
 // WrittenHeader is a request header scope-gate adds, replaces or removes, and why.
 type WrittenHeader struct {

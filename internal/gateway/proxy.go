@@ -100,11 +100,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The route whose requirement the filter reads: Envoy matches it again after the filter removed spoofed
-	// identity headers (reselect.go).
-	rt = g.routeForFilter(rt, headers)
-	rec.route = routeLabel(rt)
-
 	vm, err := g.acquire(r.Context())
 	if err != nil {
 		rec.decision = "client gone before a VM was free"

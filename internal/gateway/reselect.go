@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 
@@ -10,19 +9,19 @@ import (
 )
 
 // Route re-selection (docs/envoy-route-cache.md). When a Wasm filter adds, replaces or removes a request
-// header, Envoy clears the stream's cached route (Context::onHeadersModified in envoyproxy/envoy v1.33.0
-// source/extensions/common/wasm/context.h, unchanged through v1.39.0; before 1.33 unconditionally), unless the
-// module's ABI is newer than 0.2.1. The router then asks for the route again
+// header, Envoy clears the stream's cached route: since 1.17 (envoyproxy/envoy #14318) on every change, since
+// 1.33 unless the module's ABI is newer than 0.2.1 (Context::onHeadersModified in envoyproxy/envoy v1.33.0
+// source/extensions/common/wasm/context.h, unchanged through v1.39.0). The router then asks for the route again
 // (ConnectionManagerImpl::ActiveStream::route -> refreshCachedRoute in source/common/http/conn_manager_impl.cc)
 // and matches it against the headers as the filter left them, virtual host included; it forwards to that
 // route's cluster, answers its direct_response, or, when nothing matches, answers 404 (Filter::decodeHeaders in
 // source/common/router/router.cc). serve does the same at the point where the router takes over.
 //
-// Envoy also re-selects when the filter itself reads route properties after a change: scope-gate removes
-// spoofed identity headers from every request before it reads xds.route_metadata (OnHttpRequestHeaders in
-// filter/plugin/plugin.go), so the requirement it enforces is the one of the route matched without them.
-// envoyhost hands the filter one route per stream, so serve gives it that route (routeForFilter), from the
-// filter's documented order rather than from watching the filter: if that order changes, this must too.
+// The filter itself keeps seeing the route matched before it ran, whatever it changed: its route properties
+// (xds.route_metadata, xds.route_name) come from the stream info's route (the xds attributes in
+// source/extensions/filters/common/expr/context.cc), which clearing the cache leaves alone
+// (ActiveStream::clearRouteCache only drops cached_route_; setRoute, on the next lookup, updates the stream
+// info). envoyhost hands the filter one route per stream, the same thing. Only the router's lookup re-selects.
 
 // reselectsRoute tells, from the module's exports, whether Envoy re-selects the route after the module
 // changes request headers. The early return in onHeadersModified needs an ABI above 0.2.1; proxy-wasm-cpp-host
@@ -67,26 +66,6 @@ func (g *Gateway) routeAfterFilter(checked *Route, before, after [][2]string) (*
 		return checked, false
 	}
 	return g.matchHeaders(after), true
-}
-
-// routeForFilter is the route whose metadata the filter reads: the route matched before the filter ran, or,
-// when the request carries identity headers the filter removes before reading it, the route matched again
-// without them.
-func (g *Gateway) routeForFilter(matched *Route, headers [][2]string) *Route {
-	if !g.reselect || g.cfg.Policy == nil {
-		return matched
-	}
-	spoofable := g.cfg.Policy.SpoofableHeaders() // lower case, as the header names here
-	var kept [][2]string
-	for _, h := range headers {
-		if !slices.Contains(spoofable, h[0]) {
-			kept = append(kept, h)
-		}
-	}
-	if len(kept) == len(headers) {
-		return matched
-	}
-	return g.matchHeaders(kept)
 }
 
 // matchHeaders is Envoy's route lookup on a header list (pseudo headers included): the virtual host by
