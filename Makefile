@@ -43,6 +43,7 @@ FUZZ_TARGETS := \
 	./filter/bearer:FuzzParse \
 	./filter/bearer:FuzzSum256 \
 	./filter/pairs:FuzzDecode \
+	./filter/pathcheck:FuzzCheck \
 	./filter/strictjson:FuzzParse \
 	./filter/policy:FuzzParseConfig \
 	./filter/policy:FuzzDecodeRequirement \

@@ -24,7 +24,7 @@ type Case struct {
 	Remote   bool   // validated by the forward validator (loopback server) and answered from the shared cache
 }
 
-// Cases are the decisions of issue 7. The static ones run on the "reference" configuration.
+// Cases are the decisions PERFORMANCE.md measures. The static ones run on the "reference" configuration.
 var Cases = []Case{
 	{Name: "public", Scenario: "public_route_without_token", Want: 200},
 	{Name: "allow_scoped", Scenario: "scope_present_allowed", Want: 200},

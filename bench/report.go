@@ -207,7 +207,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "| linear memory per VM, %s (after N requests) | %s | | |\n", p, strings.Join(parts, "; "))
 	}
 
-	fmt.Fprintf(w, "\n### Targets (issue 7)\n\n| target | measured | verdict |\n|---|---|---|\n")
+	fmt.Fprintf(w, "\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"

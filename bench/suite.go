@@ -266,6 +266,7 @@ type nativeFixture struct {
 	routeBlock         []byte // the route's block, when hasRoute
 	vhostBlock         []byte // the virtual host's block, when hasVhost
 	hasRoute, hasVhost bool
+	path, method       string
 	authCount          int
 	firstAuth          string
 	sharedData         map[string][]byte // stands in for proxy-wasm shared data (remote case)
@@ -294,6 +295,7 @@ func (s *Suite) native(c Case) (*nativeFixture, error) {
 			return nil, err
 		}
 	}
+	fx.path, fx.method = sc.Request.Path, sc.Request.Method
 	for _, h := range sc.Request.Headers {
 		if strings.EqualFold(h[0], "authorization") {
 			if fx.authCount == 0 {
@@ -308,7 +310,7 @@ func (s *Suite) native(c Case) (*nativeFixture, error) {
 			return nil, fmt.Errorf("bench: %s: not a remote validator", c.Name)
 		}
 		// Warm the stand-in for shared data the way the plugin fills it after the validator answered.
-		ch := cfg.Check(fx.requirement(), fx.authCount, fx.firstAuth)
+		ch := cfg.Check(fx.requirement(), fx.request())
 		if ch.Verdict != policy.NeedsValidation {
 			return nil, fmt.Errorf("bench: %s: check gave %v", c.Name, ch.Verdict)
 		}
@@ -324,6 +326,11 @@ func (s *Suite) native(c Case) (*nativeFixture, error) {
 		fx.sharedData = map[string][]byte{cfg.CacheKey(ch.Hash): entry}
 	}
 	return fx, nil
+}
+
+// request is what the decision reads of the scenario's request.
+func (fx *nativeFixture) request() policy.Request {
+	return policy.Request{Path: fx.path, Method: fx.method, AuthCount: fx.authCount, Authorization: fx.firstAuth}
 }
 
 // requirement resolves the route's requirement in the plugin's order: route block, virtual host block,
@@ -343,7 +350,7 @@ func (fx *nativeFixture) requirement() *policy.Requirement {
 func (fx *nativeFixture) decide() (int, error) {
 	cfg := fx.cfg
 	req := fx.requirement()
-	ch := cfg.Check(req, fx.authCount, fx.firstAuth)
+	ch := cfg.Check(req, fx.request())
 	var d policy.Decision
 	if ch.Verdict != policy.NeedsValidation {
 		d = cfg.Deny(ch.Verdict, req)
@@ -438,7 +445,7 @@ func (s *Suite) authzService() (*authzService, error) {
 		if len(auth) > 0 {
 			first = auth[0]
 		}
-		ch := cfg.Check(req, len(auth), first)
+		ch := cfg.Check(req, policy.Request{Path: r.URL.Path, Method: r.Method, AuthCount: len(auth), Authorization: first})
 		var d policy.Decision
 		if ch.Verdict == policy.NeedsValidation {
 			d = cfg.Authorize(req, ch.Kind, static.Lookup(ch.Hash, nowUnix))

@@ -57,7 +57,7 @@ func BenchmarkAllowScopedInWasm(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		req := reqs.Get(block)
-		ch := cfg.Check(req, count, first)
+		ch := cfg.Check(req, policy.Request{Path: sc.Request.Path, Method: sc.Request.Method, AuthCount: count, Authorization: first})
 		d := cfg.Authorize(req, ch.Kind, static.Lookup(ch.Hash, table.NowUnix))
 		if d.Verdict != policy.Allow {
 			b.Fatalf("verdict %v", d.Verdict)

@@ -18,7 +18,7 @@ import (
 )
 
 // Adversarial requests and metadata against the compiled module, under both WASI profiles. Expected bodies
-// are the contract's text (§5), written out here rather than taken from the policy package, so that this
+// are the specification's text (docs/spec.md §5), written out here rather than taken from the policy package, so that this
 // test is an independent oracle for the replies.
 
 var (
@@ -148,7 +148,7 @@ func TestAdversarialRequests(t *testing.T) {
 		{"authorization_100_headers", bearerRoute, hundredAuth, duplicate},
 		{"authorization_2_headers_one_empty", bearerRoute, withAuth(ok, ""), duplicate},
 
-		// Encodings and scheme variants (the backend's parsing rules, contract §5 step 4).
+		// Encodings and scheme variants (the backend's parsing rules, docs/spec.md §5 step 4).
 		{"non_ascii_token_utf8", bearerRoute, withAuth("Bearer dfoa_ümlaut_" + strings.Repeat("x", 30)), invalid},
 		{"non_ascii_token_latin1", bearerRoute, withAuth("Bearer dfoa_\xff\xfe" + advAccount[5:]), invalid},
 		{"non_ascii_scheme", bearerRoute, withAuth("Béarer " + advAccount), missing},

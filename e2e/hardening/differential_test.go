@@ -332,6 +332,20 @@ func (c diffCase) describe() string {
 
 func genCase(r *rand.Rand, g genCfg) diffCase {
 	c := diffCase{headers: baseHeaders("/openapi/v1/apps/" + strconv.Itoa(r.IntN(100)))}
+	// One request in eight has a path from the path-confusion corpus, one in ten is a CORS preflight (or an
+	// OPTIONS missing one of its headers).
+	if r.IntN(8) == 0 {
+		c.headers[1][1] = "/openapi/v1/oauth/device/" + pick(r, confusingSegments) + "/apps"
+	}
+	if r.IntN(10) == 0 {
+		c.headers[0][1] = "OPTIONS"
+		if r.IntN(4) > 0 {
+			c.headers = append(c.headers, [2]string{randCase(r, "origin"), "https://app.example"})
+		}
+		if r.IntN(4) > 0 {
+			c.headers = append(c.headers, [2]string{randCase(r, "access-control-request-method"), "POST"})
+		}
+	}
 	if r.IntN(10) > 0 {
 		c.route = &envoyhost.Route{Name: pick(r, g.routeNames), Cluster: "backend"}
 		c.route.Metadata = genMetadata(r, g.ns)
@@ -367,6 +381,9 @@ func genCase(r *rand.Rand, g genCfg) diffCase {
 	}
 	return c
 }
+
+// confusingSegments are path segments a backend could read differently from the edge, and plain ones.
+var confusingSegments = []string{"..", "%2e%2e", "%2E%2e", ".%2e", "%252e%252e", "..%2f..", "x%5cy", "..;", "", "%c0%ae", "x.", "plain", "a%20b"}
 
 func randCase(r *rand.Rand, s string) string {
 	b := []byte(s)
@@ -489,6 +506,7 @@ type outcome struct {
 	body     string
 	upstream [][2]string // what the upstream sees, exactly (allowed requests)
 	metric   string
+	extra    string // a second counter the decision moves (path_refused on top of denied_400), or ""
 }
 
 // native decides a case with the pure packages, replicating the glue: remove spoofable headers, resolve the
@@ -507,22 +525,35 @@ func native(cfg *policy.Config, c diffCase) outcome {
 		d := cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement())
 		return outcome{verdict: "unserializable_block", status: 500, local: true, reply: d.Reply.Headers, body: string(d.Reply.Body), metric: policy.MetricConfigError}
 	}
-	count, first := 0, ""
+	var request policy.Request
 	for _, h := range headers {
-		if h[0] == "authorization" {
-			if count == 0 {
-				first = h[1]
+		switch h[0] {
+		case ":path":
+			request.Path = h[1]
+		case ":method":
+			request.Method = h[1]
+		case "origin":
+			if request.Origin == "" {
+				request.Origin = h[1]
 			}
-			count++
+		case "access-control-request-method":
+			if request.AccessControlRequestMethod == "" {
+				request.AccessControlRequestMethod = h[1]
+			}
+		case "authorization":
+			if request.AuthCount == 0 {
+				request.Authorization = h[1]
+			}
+			request.AuthCount++
 		}
 	}
-	if req.Problem != "" || req.Public {
-		count, first = 0, ""
-	}
-	d := cfg.Decide(req, count, first, func(h bearer.Hash) policy.Validation {
+	d := cfg.Decide(req, request, func(h bearer.Hash) policy.Validation {
 		return cfg.Validator.(*policy.StaticValidator).Lookup(h, nowUnix)
 	})
 	o := outcome{verdict: d.Verdict.String(), metric: d.Metric()}
+	if d.Verdict == policy.DenyAmbiguousPath {
+		o.extra = policy.MetricPathRefused
+	}
 	if !d.Verdict.Allowed() {
 		o.status, o.local, o.reply, o.body = int(d.Reply.Status), true, d.Reply.Headers, string(d.Reply.Body)
 		return o
@@ -629,8 +660,11 @@ func compare(want outcome, got envoyhost.Result, before, after map[string]uint64
 	if after[want.metric]-before[want.metric] != 1 {
 		errs = append(errs, fmt.Sprintf("metric %s did not move (%s)", want.metric, want.verdict))
 	}
+	if want.extra != "" && after[want.extra]-before[want.extra] != 1 {
+		errs = append(errs, fmt.Sprintf("metric %s did not move (%s)", want.extra, want.verdict))
+	}
 	for name, v := range after {
-		if !strings.HasPrefix(name, "scope_gate.") || name == want.metric {
+		if !strings.HasPrefix(name, "scope_gate.") || name == want.metric || name == want.extra {
 			continue
 		}
 		if d := v - before[name]; d != 0 {

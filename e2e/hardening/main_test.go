@@ -120,7 +120,7 @@ func encodeMetadata(v any) ([]byte, bool) {
 	return nil, false // nil and anything Envoy cannot hold
 }
 
-// checkNoSecretLogged fails if any captured log line contains one of secrets (contract §7). Secrets shorter
+// checkNoSecretLogged fails if any captured log line contains one of secrets (docs/spec.md §7). Secrets shorter
 // than 12 bytes are not checked: a log line legitimately carries 8 hex digits of a token hash, and a short
 // token could match them, or any other word, by chance.
 func checkNoSecretLogged(t testing.TB, h *envoyhost.Host, secrets []string) {

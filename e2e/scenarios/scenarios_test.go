@@ -169,7 +169,7 @@ func checkLogs(t *testing.T, h *envoyhost.Host, want []string) {
 	}
 }
 
-// checkNoSecretsLogged: contract §7, no token or Authorization value in any log line.
+// checkNoSecretsLogged: docs/spec.md §7, no token or Authorization value in any log line.
 func checkNoSecretsLogged(t *testing.T, h *envoyhost.Host, s Scenario) {
 	t.Helper()
 	secrets := table.Secrets(s)

@@ -1,5 +1,5 @@
-// Package bearer extracts and screens bearer tokens from Authorization header values (contract §4 and §5
-// steps 3 to 5), with the reference backend's exact parsing rules. It never returns or formats the token in
+// Package bearer extracts and screens bearer tokens from Authorization header values (docs/spec.md §4 and
+// §5 steps 3 to 5), with the reference backend's exact parsing rules. It never returns or formats the token in
 // an error, so nothing here can leak one into a log.
 package bearer
 

@@ -14,7 +14,7 @@ import (
 )
 
 // JWT validation on the request path. Everything happens on demand, without timers (which crash Envoy
-// 1.33 to 1.38, see proxy-wasm-facts.md): a request first reads the shared cache of verified tokens (one
+// 1.33 to 1.38, see docs/rationale.md): a request first reads the shared cache of verified tokens (one
 // shared-data read); on a miss it verifies the JWT with the keys this VM holds. Fetched keys live in one
 // shared-data record per JWKS endpoint (policy.JWKSRecord) so that every VM uses the keys any VM fetched,
 // and the record's LastAttempt is the refresh floor for all VMs. When the keys are missing, stale, or lack

@@ -213,7 +213,7 @@ func (h *httpContext) OnHttpRequestTrailers(numTrailers int) types.Action {
 	return types.ActionPause
 }
 
-// requirement resolves what the route requires (contract §3, README "routes"): the route's metadata block,
+// requirement resolves what the route requires (docs/spec.md §3, README "routes"): the route's metadata block,
 // else the configured routes[xds.route_name], else the virtual host's block, else default_route.
 func (h *httpContext) requirement() (*policy.Requirement, error) {
 	if r, found, err := h.block(h.paths.routeBlock); found || err != nil {
@@ -251,13 +251,9 @@ func (h *httpContext) block(path stdgobridge.PropertyPath) (*policy.Requirement,
 }
 
 func (h *httpContext) decide(req *policy.Requirement) types.Action {
-	// Authorization headers are read only when the route needs a bearer (steps 1 and 2 come first).
-	count, first := 0, ""
-	if req.Problem == "" && !req.Public {
-		count, first = authorization(h.headers)
-	}
+	r := requestOf(h.headers)
 	h.headers = nil
-	check := h.cfg.Check(req, count, first)
+	check := h.cfg.Check(req, r)
 	if check.Verdict != policy.NeedsValidation {
 		return h.apply(req, h.cfg.Deny(check.Verdict, req), check)
 	}
@@ -274,18 +270,29 @@ func (h *httpContext) decide(req *policy.Requirement) types.Action {
 	}
 }
 
-// authorization returns how many Authorization headers the request carries and the first value.
-func authorization(headers [][2]string) (int, string) {
-	count, first := 0, ""
+// requestOf reads what the decision needs from the request headers in one pass: the pseudo-headers, the
+// CORS preflight headers (the first of each), and how many Authorization headers there are with the first.
+func requestOf(headers [][2]string) policy.Request {
+	var r policy.Request
 	for _, kv := range headers {
-		if equalFoldASCII(kv[0], "authorization") {
-			if count == 0 {
-				first = kv[1]
+		name := kv[0]
+		switch {
+		case name == ":path":
+			r.Path = kv[1]
+		case name == ":method":
+			r.Method = kv[1]
+		case equalFoldASCII(name, "authorization"):
+			if r.AuthCount == 0 {
+				r.Authorization = kv[1]
 			}
-			count++
+			r.AuthCount++
+		case r.Origin == "" && equalFoldASCII(name, "origin"):
+			r.Origin = kv[1]
+		case r.AccessControlRequestMethod == "" && equalFoldASCII(name, "access-control-request-method"):
+			r.AccessControlRequestMethod = kv[1]
 		}
 	}
-	return count, first
+	return r
 }
 
 // equalFoldASCII compares a header name with a lower-case name, ignoring ASCII case.
@@ -309,6 +316,9 @@ func equalFoldASCII(name, lower string) bool {
 // with the identity headers (and, in report mode, the decision header).
 func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check policy.Check) types.Action {
 	h.p.count(d.Metric())
+	if d.Verdict == policy.DenyAmbiguousPath {
+		h.p.count(policy.MetricPathRefused)
+	}
 	allowed := d.Verdict.Allowed()
 	if !allowed {
 		h.logDenial(req, d, check)
@@ -354,6 +364,9 @@ func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, chec
 		stdgobridge.LogError("scope-gate: misconfigured route " + strconv.Quote(routeName()) + ": " + req.Problem)
 	case policy.DenyValidatorUnavailable:
 		stdgobridge.LogWarn("scope-gate: token validation unavailable for token " + check.Hash.LogID())
+	case policy.DenyAmbiguousPath:
+		// The rule, never the path: a path can carry anything, control bytes included.
+		stdgobridge.LogDebug("scope-gate: denied 400 invalid_request (ambiguous path: " + check.Path.String() + ") on route " + strconv.Quote(routeName()))
 	default:
 		msg := "scope-gate: denied " + d.Reply.Decision + " (" + d.Verdict.String() + ") on route " + strconv.Quote(routeName())
 		if check.Verdict == policy.NeedsValidation {
@@ -389,7 +402,7 @@ func (h *httpContext) failClosed(reason string) (action types.Action) {
 	return action
 }
 
-// failReply is the 500 of contract §5, independent of any configuration (it must work without one).
+// failReply is the 500 of docs/spec.md §5, independent of any configuration (it must work without one).
 var failReply = func() *policy.Reply {
 	cfg, err := policy.Parse(nil)
 	if err != nil {

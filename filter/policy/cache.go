@@ -8,7 +8,7 @@ import (
 )
 
 // The remote-validation cache lives in proxy-wasm shared data so that every worker VM of an Envoy shares it
-// (contract §4.4). Shared data has no delete, no TTL and no size bound, so the cache is direct-mapped: a token
+// (docs/spec.md §4.5). Shared data has no delete, no TTL and no size bound, so the cache is direct-mapped: a token
 // hash selects one of max_entries slots, the slot's key is fixed, and a new entry overwrites whatever the
 // slot held (eviction rule: the most recent write to a slot wins). The key space is therefore bounded by
 // max_entries by construction, and no timer is needed: each entry carries its own expiry, checked on read.

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/pathcheck"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
@@ -50,7 +51,7 @@ type TokenKind struct {
 	scopesText  string   // Scopes joined by single spaces
 }
 
-// CacheConfig bounds the shared cache of remote validation results (contract §4.4).
+// CacheConfig bounds the shared cache of remote validation results (docs/spec.md §4.5).
 type CacheConfig struct {
 	TTLSeconds         int64
 	NegativeTTLSeconds int64
@@ -77,6 +78,10 @@ type Config struct {
 	Validator         Validator   // nil: no validator configured
 	Cache             CacheConfig
 	Upstream          UpstreamHeaders
+	// PathRules relaxes the ambiguous-path check (path_check); the zero value is strict.
+	PathRules pathcheck.Rules
+	// BypassCORSPreflight lets CORS preflight requests through without a bearer (bypass_cors_preflight).
+	BypassCORSPreflight bool
 	// Routes maps an Envoy route name (xds.route_name; in Istio the VirtualService http[].name) to its
 	// requirement, for routes whose metadata carries no block. Decoded and checked at Parse.
 	Routes map[string]*Requirement
@@ -97,7 +102,7 @@ func (c *Config) RouteBlockPath() []string { return c.routeBlockPath }
 func (c *Config) VirtualHostBlockPath() []string { return c.virtualHostBlockPath }
 
 // SpoofableHeaders are the lower-case names of every header the filter sets itself; they are removed from
-// every request before any decision, on every route (contract §6).
+// every request before any decision, on every route (docs/spec.md §6).
 func (c *Config) SpoofableHeaders() []string { return c.spoofable }
 
 // DefaultRequirement applies when neither the route nor its virtual host has a block in the namespace, and
@@ -121,6 +126,10 @@ func Parse(data []byte) (*Config, error) {
 		Realm:             "api",
 		FullScope:         "full",
 		Cache:             CacheConfig{TTLSeconds: 60, NegativeTTLSeconds: 10, MaxEntries: 10000},
+		// On by default: a preflight never carries credentials (Fetch standard, CORS-preflight request), and
+		// Istio runs its CORS filter after an AUTHN-phase Wasm filter, so a 401 here would stop every browser
+		// client before the real request is sent (docs/spec.md, "CORS preflight").
+		BypassCORSPreflight: true,
 		Upstream: UpstreamHeaders{
 			Subject:     "x-scope-gate-subject",
 			SubjectType: "x-scope-gate-subject-type",
@@ -200,6 +209,10 @@ func (c *Config) decode(root strictjson.Value) error {
 			err = c.decodeCache(v, path)
 		case "upstream_headers":
 			err = c.decodeUpstreamHeaders(v, path)
+		case "path_check":
+			err = c.decodePathCheck(v, path)
+		case "bypass_cors_preflight":
+			c.BypassCORSPreflight, err = boolean(v, path)
 		case "routes":
 			routes = v
 		default:
@@ -330,6 +343,32 @@ func (c *Config) decodeCache(v strictjson.Value, path string) error {
 	return nil
 }
 
+// decodePathCheck reads path_check: each key relaxes one rule of the ambiguous-path check. Dot segments,
+// control bytes and overlong UTF-8 cannot be relaxed: no API needs them, and each is a known bypass.
+func (c *Config) decodePathCheck(v strictjson.Value, path string) error {
+	if v.Kind != strictjson.Object {
+		return errAt(path, "must be an object, got "+v.Kind.String())
+	}
+	for _, m := range v.Members {
+		mp := path + "." + m.Key
+		var err error
+		switch m.Key {
+		case "allow_encoded_slashes":
+			c.PathRules.AllowEncodedSlashes, err = boolean(m.Value, mp)
+		case "allow_empty_segments":
+			c.PathRules.AllowEmptySegments, err = boolean(m.Value, mp)
+		case "allow_backslashes":
+			c.PathRules.AllowBackslashes, err = boolean(m.Value, mp)
+		default:
+			err = errAt(mp, "unknown key (dot segments, control bytes and overlong UTF-8 are always refused)")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 	if v.Kind != strictjson.Object {
 		return errAt(path, "must be an object, got "+v.Kind.String())
@@ -348,10 +387,7 @@ func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 		case "decision":
 			name = &c.Upstream.Decision
 		case "strip_authorization":
-			if m.Value.Kind != strictjson.Bool {
-				err = errAt(mp, "must be a boolean, got "+m.Value.Kind.String())
-			}
-			c.Upstream.StripAuthorization = m.Value.Boolean
+			c.Upstream.StripAuthorization, err = boolean(m.Value, mp)
 		default:
 			err = errAt(mp, "unknown key")
 		}
@@ -411,6 +447,14 @@ func str(v strictjson.Value, path string) (string, error) {
 		return "", errAt(path, "must be a string, got "+v.Kind.String())
 	}
 	return v.Text, nil
+}
+
+// boolean requires a JSON boolean.
+func boolean(v strictjson.Value, path string) (bool, error) {
+	if v.Kind != strictjson.Bool {
+		return false, errAt(path, "must be a boolean, got "+v.Kind.String())
+	}
+	return v.Boolean, nil
 }
 
 // integer requires a JSON integer within [lo, hi].

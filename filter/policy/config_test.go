@@ -136,6 +136,10 @@ func TestParseErrors(t *testing.T) {
 		{"header authorization", `{"upstream_headers": {"scopes": "Authorization"}}`, `$.upstream_headers.scopes: must not be "authorization"`},
 		{"header duplicate", `{"upstream_headers": {"subject": "x-a", "scopes": "X-A"}}`, `$.upstream_headers.scopes: header "x-a" is already used by $.upstream_headers.subject`},
 		{"strip not bool", `{"upstream_headers": {"strip_authorization": "yes"}}`, "$.upstream_headers.strip_authorization: must be a boolean, got string"},
+		{"path_check not object", `{"path_check": true}`, "$.path_check: must be an object, got boolean"},
+		{"path_check unknown rule", `{"path_check": {"allow_dot_segments": true}}`, "$.path_check.allow_dot_segments: unknown key (dot segments, control bytes and overlong UTF-8 are always refused)"},
+		{"path_check not bool", `{"path_check": {"allow_encoded_slashes": "yes"}}`, "$.path_check.allow_encoded_slashes: must be a boolean, got string"},
+		{"bypass_cors_preflight not bool", `{"bypass_cors_preflight": 1}`, "$.bypass_cors_preflight: must be a boolean, got number"},
 		{"headers unknown", `{"upstream_headers": {"email": "x-e"}}`, "$.upstream_headers.email: unknown key"},
 	}
 	for _, tc := range tests {

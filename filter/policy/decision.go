@@ -4,9 +4,10 @@ import (
 	"strings"
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/pathcheck"
 )
 
-// Verdict is the outcome of the decision (contract §5).
+// Verdict is the outcome of the decision (docs/spec.md §5).
 type Verdict uint8
 
 const (
@@ -20,6 +21,8 @@ const (
 	DenyMisconfigured                       // 500 configuration error
 	DenyValidatorUnavailable                // 503
 	NeedsValidation                         // not final: validate Check.Hash, then call Authorize
+	DenyAmbiguousPath                       // 400 invalid_request: a path the edge and a backend could read differently
+	AllowPreflight                          // 200 cors_preflight: a CORS preflight, let through without a bearer
 )
 
 var verdictNames = [...]string{
@@ -27,6 +30,7 @@ var verdictNames = [...]string{
 	DenyMissingBearer: "missing_bearer", DenyInvalidBearer: "invalid_bearer", DenySubjectType: "subject_type",
 	DenyInsufficientScope: "insufficient_scope", DenyMisconfigured: "misconfigured",
 	DenyValidatorUnavailable: "validator_unavailable", NeedsValidation: "needs_validation",
+	DenyAmbiguousPath: "ambiguous_path", AllowPreflight: "cors_preflight",
 }
 
 func (v Verdict) String() string {
@@ -37,30 +41,56 @@ func (v Verdict) String() string {
 }
 
 // Allowed reports whether the request goes upstream in enforce mode.
-func (v Verdict) Allowed() bool { return v == Allow || v == AllowPublic }
+func (v Verdict) Allowed() bool { return v == Allow || v == AllowPublic || v == AllowPreflight }
 
-// Check is the result of the steps that need no validator (contract §5 steps 1 to 5).
-type Check struct {
-	Verdict Verdict
-	Token   string      // set when Verdict is NeedsValidation: only ever sent to a remote validator, never logged
-	Hash    bearer.Hash // set when Verdict is NeedsValidation
-	Kind    *TokenKind  // the token's kind, when token_kinds is configured
+// Request is what the decision reads of a request: its pseudo-headers, the two CORS preflight headers and
+// its Authorization headers. Values are views; nothing here is kept past the decision.
+type Request struct {
+	Path                       string // :path (with the query; the check reads the part before '?')
+	Method                     string // :method
+	Origin                     string // the first origin header
+	AccessControlRequestMethod string // the first access-control-request-method header
+	AuthCount                  int    // how many authorization headers
+	Authorization              string // the first authorization header
 }
 
-// Check runs steps 1 to 5 for a request whose route requires req and which carries authCount Authorization
-// headers, the first being authorization.
-func (c *Config) Check(req *Requirement, authCount int, authorization string) Check {
+// IsCORSPreflight: OPTIONS with a non-empty Origin and Access-Control-Request-Method, the rule of Envoy's
+// jwt_authn bypass_cors_preflight (source/extensions/filters/http/jwt_authn/filter.cc, Envoy v1.36) and of
+// the Fetch standard's CORS-preflight request.
+func (r Request) IsCORSPreflight() bool {
+	return r.Method == "OPTIONS" && r.Origin != "" && r.AccessControlRequestMethod != ""
+}
+
+// Check is the result of the steps that need no validator (docs/spec.md, "Decision order", steps 0 to 5).
+type Check struct {
+	Verdict Verdict
+	Path    pathcheck.Problem // why the path was refused, when Verdict is DenyAmbiguousPath
+	Token   string            // set when Verdict is NeedsValidation: only ever sent to a remote validator, never logged
+	Hash    bearer.Hash       // set when Verdict is NeedsValidation
+	Kind    *TokenKind        // the token's kind, when token_kinds is configured
+}
+
+// Check runs the steps that need no validator for a request r whose route requires req.
+func (c *Config) Check(req *Requirement, r Request) Check {
+	// Step 0, on every route: a path whose reading depends on the server is refused before anything else,
+	// because the route that matched it may not be the resource a backend serves for it.
+	if p := pathcheck.Check(r.Path, c.PathRules); p != pathcheck.OK {
+		return Check{Verdict: DenyAmbiguousPath, Path: p}
+	}
+	authorization := r.Authorization
 	switch {
 	case req.Problem != "":
 		return Check{Verdict: DenyMisconfigured}
 	case req.Public:
 		return Check{Verdict: AllowPublic}
-	case authCount > 1 || strings.IndexByte(authorization, ',') >= 0:
+	case c.BypassCORSPreflight && r.IsCORSPreflight():
+		return Check{Verdict: AllowPreflight}
+	case r.AuthCount > 1 || strings.IndexByte(authorization, ',') >= 0:
 		// Envoy joins repeated authorization headers into one value with ',' (an inline header; see
 		// docs/envoy-behaviour.md), and an RFC 6750 b64token never holds a comma: a comma means several
 		// credentials, exactly like several headers.
 		return Check{Verdict: DenyDuplicateAuth}
-	case authCount == 0:
+	case r.AuthCount == 0:
 		return Check{Verdict: DenyMissingBearer}
 	}
 	token, ok := bearer.Parse(authorization)
@@ -141,6 +171,8 @@ func (c *Config) Deny(v Verdict, req *Requirement) Decision {
 	switch v {
 	case DenyDuplicateAuth:
 		d.Reply = c.replies.duplicate
+	case DenyAmbiguousPath:
+		d.Reply = c.replies.path
 	case DenyMissingBearer:
 		d.Reply = c.replies.missing
 	case DenyInvalidBearer:
@@ -151,12 +183,12 @@ func (c *Config) Deny(v Verdict, req *Requirement) Decision {
 		d.Reply = req.scopeDenied
 	case DenyValidatorUnavailable:
 		d.Reply = c.replies.unavailable
-	case AllowPublic:
+	case AllowPublic, AllowPreflight:
 	default: // DenyMisconfigured, and anything unexpected (Allow without a validation, NeedsValidation): fail closed
 		d.Verdict = DenyMisconfigured
 		d.Reply = c.replies.config
 	}
-	if d.Reply == nil && d.Verdict != AllowPublic { // a route without a scope reply cannot reach here; stay closed
+	if d.Reply == nil && !d.Verdict.Allowed() { // a route without a scope reply cannot reach here; stay closed
 		d.Verdict, d.Reply = DenyMisconfigured, c.replies.config
 	}
 	return d
@@ -164,8 +196,8 @@ func (c *Config) Deny(v Verdict, req *Requirement) Decision {
 
 // Decide runs the whole decision with a synchronous validator; the plugin uses Check and Authorize
 // directly so that a remote validator can answer in between.
-func (c *Config) Decide(req *Requirement, authCount int, authorization string, validate func(bearer.Hash) Validation) Decision {
-	ch := c.Check(req, authCount, authorization)
+func (c *Config) Decide(req *Requirement, r Request, validate func(bearer.Hash) Validation) Decision {
+	ch := c.Check(req, r)
 	if ch.Verdict != NeedsValidation {
 		return c.Deny(ch.Verdict, req)
 	}
@@ -179,18 +211,22 @@ func (d Decision) DecisionHeader() string {
 		return d.Reply.Decision
 	case d.Verdict == AllowPublic:
 		return "200 public"
+	case d.Verdict == AllowPreflight:
+		return "200 cors_preflight"
 	}
 	return "200 allowed"
 }
 
-// Metric is the counter (contract §7) that d increments.
+// Metric is the counter (docs/spec.md §7) that d increments.
 func (d Decision) Metric() string {
 	switch d.Verdict {
 	case Allow:
 		return MetricAllowed
 	case AllowPublic:
 		return MetricPublic
-	case DenyDuplicateAuth:
+	case AllowPreflight:
+		return MetricCORSPreflight
+	case DenyDuplicateAuth, DenyAmbiguousPath:
 		return MetricDenied400
 	case DenyMissingBearer, DenyInvalidBearer:
 		return MetricDenied401
@@ -202,7 +238,7 @@ func (d Decision) Metric() string {
 	return MetricConfigError
 }
 
-// Counter names (contract §7), without Envoy's "wasmcustom." prefix.
+// Counter names (docs/spec.md §7), without Envoy's "wasmcustom." prefix.
 const (
 	MetricAllowed         = "scope_gate.allowed"
 	MetricPublic          = "scope_gate.public"
@@ -216,13 +252,17 @@ const (
 	MetricCacheMiss       = "scope_gate.cache_miss"
 	MetricValidatorCalls  = "scope_gate.validator_calls"
 	MetricValidatorErrors = "scope_gate.validator_errors"
+	// MetricPathRefused counts ambiguous paths on top of denied_400 (which counts every 400), so that an
+	// operator can tell path attacks from clients sending several credentials.
+	MetricPathRefused   = "scope_gate.path_refused"
+	MetricCORSPreflight = "scope_gate.cors_preflight"
 )
 
 // Metrics lists every counter the plugin defines at start.
 var Metrics = []string{
 	MetricAllowed, MetricPublic, MetricDenied400, MetricDenied401, MetricDenied403, MetricConfigError,
 	MetricUnavailable, MetricReportWouldDeny, MetricCacheHit, MetricCacheMiss, MetricValidatorCalls,
-	MetricValidatorErrors,
+	MetricValidatorErrors, MetricPathRefused, MetricCORSPreflight,
 }
 
 func contains(list []string, s string) bool {

@@ -10,6 +10,7 @@ import (
 const (
 	bodyDuplicate   = `{"code":"invalid_request","message":"multiple authorization headers","status":400}`
 	bodyMissing     = `{"code":"unauthorized","message":"missing bearer token","status":401}`
+	bodyPath        = `{"code":"invalid_request","message":"ambiguous request path","status":400}`
 	bodyInvalid     = `{"code":"unauthorized","message":"invalid_bearer","status":401}`
 	bodySubject     = `{"code":"forbidden","message":"token subject type not accepted here","status":403}`
 	bodyConfig      = `{"code":"internal_server_error","message":"Internal Server Error","status":500}`
@@ -31,6 +32,7 @@ type decisionCase struct {
 	config  string   // "" → referenceConfig()
 	block   []byte   // the route's metadata block; nil → the default requirement
 	auth    []string // Authorization header values, in order
+	request Request  // path, method and CORS headers; the zero value is a GET of a plain path
 	want    want
 	validOf func(bearer.Hash) Validation // nil → the configured static validator at `now`
 }
@@ -60,7 +62,12 @@ func runDecision(t *testing.T, tc decisionCase) {
 	if len(tc.auth) > 0 {
 		first = tc.auth[0]
 	}
-	d := c.Decide(req, len(tc.auth), first, validate)
+	request := tc.request
+	if request.Path == "" {
+		request.Path, request.Method = "/openapi/v1/apps", "GET"
+	}
+	request.AuthCount, request.Authorization = len(tc.auth), first
+	d := c.Decide(req, request, validate)
 	if d.Verdict != tc.want.verdict {
 		t.Fatalf("verdict = %v, want %v (requirement problem: %q)", d.Verdict, tc.want.verdict, req.Problem)
 	}
@@ -108,10 +115,18 @@ func btoi(b bool) int {
 
 func bearerOf(tok string) []string { return []string{"Bearer " + tok} }
 
-// TestDecisionContractTable walks contract §5: the decision order and every row of the responses table.
+// TestDecisionContractTable walks docs/spec.md §5: the decision order and every row of the responses table.
 func TestDecisionContractTable(t *testing.T) {
 	scoped := block("required_scope", "apps:read")
 	tests := []decisionCase{
+		// Step 0: an ambiguous path is refused on every route, before anything else.
+		{name: "dot segments on a public route", block: block("auth", "none"), request: Request{Path: "/openapi/v1/oauth/device/../../apps", Method: "GET"}, want: want{verdict: DenyAmbiguousPath, status: 400, body: bodyPath}},
+		{name: "encoded dot segments with a live token", block: scoped, auth: bearerOf(accountToken), request: Request{Path: "/openapi/v1/x/%2E%2e/apps", Method: "GET"}, want: want{verdict: DenyAmbiguousPath, status: 400, body: bodyPath}},
+		{name: "ambiguous path beats a misconfigured route", block: block("auth", "maybe"), request: Request{Path: "/a//b", Method: "GET"}, want: want{verdict: DenyAmbiguousPath, status: 400, body: bodyPath}},
+		{name: "encoded slash refused by default", block: scoped, auth: bearerOf(accountToken), request: Request{Path: "/repos/a%2Fb", Method: "GET"}, want: want{verdict: DenyAmbiguousPath, status: 400, body: bodyPath}},
+		{name: "encoded slash allowed when relaxed", config: relaxedSlashesConfig(), block: scoped, auth: bearerOf(accountToken), request: Request{Path: "/repos/a%2Fb", Method: "GET"}, want: want{verdict: Allow, subject: "user@example.com", subjType: "account", scopes: "full"}},
+		{name: "relaxed slashes still refuse dot segments", config: relaxedSlashesConfig(), block: scoped, auth: bearerOf(accountToken), request: Request{Path: "/repos/a%2F..%2Fb", Method: "GET"}, want: want{verdict: DenyAmbiguousPath, status: 400, body: bodyPath}},
+		{name: "the query is not checked", block: scoped, auth: bearerOf(accountToken), request: Request{Path: "/openapi/v1/apps?next=../../x", Method: "GET"}, want: want{verdict: Allow, subject: "user@example.com", subjType: "account", scopes: "full"}},
 		// Step 1: configuration errors answer 500 before anything else, even with no or a bad token.
 		{name: "misconfigured route beats missing token", block: block("auth", "maybe"), want: want{verdict: DenyMisconfigured, status: 500, body: bodyConfig}},
 		{name: "misconfigured route beats duplicate headers", block: block("required_scope", ""), auth: []string{"Bearer a", "Bearer b"}, want: want{verdict: DenyMisconfigured, status: 500, body: bodyConfig}},
@@ -122,6 +137,15 @@ func TestDecisionContractTable(t *testing.T) {
 		{name: "public route", block: block("auth", "none"), want: want{verdict: AllowPublic}},
 		{name: "public route ignores duplicate and bad tokens", block: block("auth", "none"), auth: []string{"Bearer x", "junk"}, want: want{verdict: AllowPublic}},
 		{name: "default public", config: `{"default_route":"public"}`, want: want{verdict: AllowPublic}},
+		// Step 2b: a CORS preflight passes without a bearer (bypass_cors_preflight, on by default).
+		{name: "cors preflight passes", block: scoped, request: preflight, want: want{verdict: AllowPreflight}},
+		{name: "cors preflight ignores a bad token", block: scoped, auth: []string{"Bearer a", "Bearer b"}, request: preflight, want: want{verdict: AllowPreflight}},
+		{name: "options without origin is checked", block: scoped, request: Request{Path: "/openapi/v1/apps", Method: "OPTIONS", AccessControlRequestMethod: "POST"}, want: want{verdict: DenyMissingBearer, status: 401, body: bodyMissing, challenge: `Bearer realm="api"`}},
+		{name: "options without request method is checked", block: scoped, request: Request{Path: "/openapi/v1/apps", Method: "OPTIONS", Origin: "https://app.example"}, want: want{verdict: DenyMissingBearer, status: 401, body: bodyMissing, challenge: `Bearer realm="api"`}},
+		{name: "preflight method is case-sensitive", block: scoped, request: Request{Path: "/openapi/v1/apps", Method: "options", Origin: "https://app.example", AccessControlRequestMethod: "POST"}, want: want{verdict: DenyMissingBearer, status: 401, body: bodyMissing, challenge: `Bearer realm="api"`}},
+		{name: "preflight checked when the bypass is off", config: noPreflightConfig(), block: scoped, request: preflight, want: want{verdict: DenyMissingBearer, status: 401, body: bodyMissing, challenge: `Bearer realm="api"`}},
+		{name: "preflight on a misconfigured route is 500", block: block("auth", "maybe"), request: preflight, want: want{verdict: DenyMisconfigured, status: 500, body: bodyConfig}},
+		{name: "preflight with an ambiguous path is 400", block: scoped, request: Request{Path: "/x/../openapi/v1/apps", Method: "OPTIONS", Origin: "https://app.example", AccessControlRequestMethod: "POST"}, want: want{verdict: DenyAmbiguousPath, status: 400, body: bodyPath}},
 		// Step 3: duplicates.
 		{name: "two authorization headers", block: scoped, auth: []string{"Bearer " + accountToken, "Bearer " + accountToken}, want: want{verdict: DenyDuplicateAuth, status: 400, body: bodyDuplicate, challenge: `Bearer realm="api", error="invalid_request"`}},
 		{name: "duplicate even when the second is empty", block: scoped, auth: []string{"Bearer " + accountToken, ""}, want: want{verdict: DenyDuplicateAuth, status: 400, body: bodyDuplicate, challenge: `Bearer realm="api", error="invalid_request"`}},
@@ -214,14 +238,14 @@ func TestReferenceBackendRoutes(t *testing.T) {
 			t.Fatalf("%s: %s", r.name, req.Problem)
 		}
 		for i, tok := range []string{accountToken, ssoToken} {
-			d := c.Decide(req, 1, "Bearer "+tok, func(h bearer.Hash) Validation { return s.Lookup(h, now) })
+			d := c.Decide(req, authRequest(1, "Bearer "+tok), func(h bearer.Hash) Validation { return s.Lookup(h, now) })
 			if d.Verdict != expect[r.name][i] {
 				t.Errorf("%s with %s: %v, want %v", r.name, tok[:5], d.Verdict, expect[r.name][i])
 			}
 		}
 		// Anything else (service keys, planned personal tokens) is refused on every non-public route.
 		for _, tok := range []string{serviceKey, "dfp_" + strings.Repeat("x", 43)} {
-			d := c.Decide(req, 1, "Bearer "+tok, func(bearer.Hash) Validation { t.Fatal("validator reached"); return Validation{} })
+			d := c.Decide(req, authRequest(1, "Bearer "+tok), func(bearer.Hash) Validation { t.Fatal("validator reached"); return Validation{} })
 			if want := expect[r.name][0] == AllowPublic; want != (d.Verdict == AllowPublic) || (!want && d.Verdict != DenyInvalidBearer) {
 				t.Errorf("%s with %s: %v", r.name, tok[:4], d.Verdict)
 			}
@@ -260,6 +284,8 @@ func TestDecisionHeaderAndMetric(t *testing.T) {
 	}{
 		{Decision{Verdict: Allow}, "200 allowed", MetricAllowed},
 		{Decision{Verdict: AllowPublic}, "200 public", MetricPublic},
+		{c.Deny(AllowPreflight, req), "200 cors_preflight", MetricCORSPreflight},
+		{c.Deny(DenyAmbiguousPath, req), "400 invalid_request", MetricDenied400},
 		{c.Deny(DenyDuplicateAuth, req), "400 invalid_request", MetricDenied400},
 		{c.Deny(DenyMissingBearer, req), "401 unauthorized", MetricDenied401},
 		{c.Deny(DenyInvalidBearer, req), "401 unauthorized", MetricDenied401},
@@ -284,7 +310,7 @@ func TestAllowedPathDoesNotAllocate(t *testing.T) {
 	s := c.Validator.(*StaticValidator)
 	auth := "Bearer " + scopedToken
 	n := testing.AllocsPerRun(200, func() {
-		ch := c.Check(req, 1, auth)
+		ch := c.Check(req, authRequest(1, auth))
 		d := c.Authorize(req, ch.Kind, s.Lookup(ch.Hash, now))
 		if d.Verdict != Allow {
 			panic(d.Verdict.String())
@@ -293,4 +319,16 @@ func TestAllowedPathDoesNotAllocate(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("allowed decision allocated %v times per request", n)
 	}
+}
+
+var preflight = Request{Path: "/openapi/v1/apps", Method: "OPTIONS", Origin: "https://app.example", AccessControlRequestMethod: "POST"}
+
+// relaxedSlashesConfig is the reference configuration with path_check.allow_encoded_slashes.
+func relaxedSlashesConfig() string {
+	return strings.Replace(referenceConfig(), "{", `{"path_check": {"allow_encoded_slashes": true},`, 1)
+}
+
+// noPreflightConfig is the reference configuration with bypass_cors_preflight off.
+func noPreflightConfig() string {
+	return strings.Replace(referenceConfig(), "{", `{"bypass_cors_preflight": false,`, 1)
 }

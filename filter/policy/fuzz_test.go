@@ -27,7 +27,7 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		// A parsed configuration must decide without panicking and never allow a bearer route unvalidated.
 		req := c.DecodeRequirement(block("required_scope", "apps:read"))
-		d := c.Decide(req, 1, "Bearer tok", func(bearer.Hash) Validation { return Validation{Result: Invalid} })
+		d := c.Decide(req, authRequest(1, "Bearer tok"), func(bearer.Hash) Validation { return Validation{Result: Invalid} })
 		if d.Verdict.Allowed() {
 			t.Fatalf("invalid token allowed: %v", d.Verdict)
 		}
@@ -47,13 +47,13 @@ func FuzzDecodeRequirement(f *testing.F) {
 			if req.Public || len(req.Scopes) > 0 {
 				t.Fatal("misconfigured requirement carries a decision")
 			}
-			if d := c.Decide(req, 1, "Bearer "+accountToken, nil); d.Verdict != DenyMisconfigured {
+			if d := c.Decide(req, authRequest(1, "Bearer "+accountToken), nil); d.Verdict != DenyMisconfigured {
 				t.Fatalf("misconfigured route decided %v", d.Verdict)
 			}
 			return
 		}
 		if !req.Public {
-			d := c.Decide(req, 1, "Bearer "+accountToken, func(bearer.Hash) Validation { return Validation{Result: Invalid} })
+			d := c.Decide(req, authRequest(1, "Bearer "+accountToken), func(bearer.Hash) Validation { return Validation{Result: Invalid} })
 			if d.Verdict != DenyInvalidBearer {
 				t.Fatalf("invalid token on a bearer route: %v", d.Verdict)
 			}
@@ -77,7 +77,7 @@ func FuzzDecide(f *testing.F) {
 			count = 1
 		}
 		req := c.DecodeRequirement(block("required_scope", scope))
-		d := c.Decide(req, count, auth, func(h bearer.Hash) Validation { return s.Lookup(h, now) })
+		d := c.Decide(req, authRequest(count, auth), func(h bearer.Hash) Validation { return s.Lookup(h, now) })
 		if d.Verdict == Allow {
 			tok, ok := bearer.Parse(auth)
 			if !ok || count != 1 || s.Lookup(bearer.Sum(tok), now).Result != Valid || req.Problem != "" {

@@ -8,7 +8,7 @@ import (
 )
 
 // RemoteValidator asks a server, over proxy_http_call to an Envoy cluster, whether a token is live
-// (contract §4 items 2 and 3). Everything about the call except the token is fixed at configuration time.
+// (docs/spec.md §4.2 and §4.3). Everything about the call except the token is fixed at configuration time.
 type RemoteValidator struct {
 	Kind          string // "introspection" (RFC 7662) or "forward" (a "who am I" endpoint)
 	Cluster       string

@@ -7,19 +7,20 @@ import "strconv"
 type Reply struct {
 	Status   uint32
 	Code     string      // the body's "code"
-	Headers  [][2]string // content-type, cache-control and, where the contract says so, www-authenticate
+	Headers  [][2]string // content-type, cache-control and, where docs/spec.md §5 says so, www-authenticate
 	Body     []byte
 	Decision string // "<status> <code>", the report-mode decision header value
 }
 
 type replies struct {
-	duplicate, missing, invalid, subject, config, unavailable *Reply
+	duplicate, path, missing, invalid, subject, config, unavailable *Reply
 }
 
 func newReplies(realm string) replies {
 	challenge := `Bearer realm="` + realm + `"`
 	return replies{
 		duplicate:   newReply(400, "invalid_request", "multiple authorization headers", challenge+`, error="invalid_request"`),
+		path:        newReply(400, "invalid_request", "ambiguous request path", ""),
 		missing:     newReply(401, "unauthorized", "missing bearer token", challenge),
 		invalid:     newReply(401, "unauthorized", "invalid_bearer", challenge+`, error="invalid_token"`),
 		subject:     newReply(403, "forbidden", "token subject type not accepted here", ""),
@@ -56,7 +57,7 @@ func newReply(status uint32, code, message, challenge string) *Reply {
 	return r
 }
 
-// quoteJSON renders s as a JSON string. Messages come from the contract and from validated scope tokens,
+// quoteJSON renders s as a JSON string. Messages come from docs/spec.md §5 and from validated scope tokens,
 // which exclude '"' and '\'; escaping is still done so that a future message cannot break the body.
 func quoteJSON(s string) []byte { return appendQuotedJSON(make([]byte, 0, len(s)+2), s) }
 

@@ -6,7 +6,7 @@ import (
 	"github.com/scope-gate/scope-gate/filter/pairs"
 )
 
-// Requirement is what a route demands, decoded from its metadata block (contract §3). A non-empty Problem
+// Requirement is what a route demands, decoded from its metadata block (docs/spec.md §3). A non-empty Problem
 // means the route is misconfigured: the request is answered 500 and Problem is logged with the route name.
 type Requirement struct {
 	Public       bool

@@ -13,7 +13,7 @@ func f64(v float64) string {
 	return string(binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)))
 }
 
-// TestRequirementErrors covers every configuration error of contract §3, with the reason logged.
+// TestRequirementErrors covers every configuration error of docs/spec.md §3, with the reason logged.
 func TestRequirementErrors(t *testing.T) {
 	nested := string(block("a", "b")) // a struct leaf, as Envoy encodes it
 	tests := []struct {

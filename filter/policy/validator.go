@@ -14,7 +14,7 @@ type Validator interface {
 	Type() string
 }
 
-// StaticValidator checks tokens against a table of SHA-256 hashes from the configuration (contract §4.1).
+// StaticValidator checks tokens against a table of SHA-256 hashes from the configuration (docs/spec.md §4.1).
 type StaticValidator struct {
 	byHash map[bearer.Hash]*StaticToken
 }
@@ -54,7 +54,7 @@ const (
 )
 
 // Validation is what a validator learned about a token. Empty SubjectType or Scopes fall back to the
-// token kind's (contract §4: effective scopes are the validator's when it returned any).
+// token kind's (docs/spec.md §4: effective scopes are the validator's when it returned any).
 type Validation struct {
 	Result      Result
 	Subject     string

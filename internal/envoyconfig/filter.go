@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// PluginName is scope-gate's root id and plugin name (contract §1).
+// PluginName is scope-gate's root id and plugin name (docs/spec.md §1).
 const PluginName = "scope_gate"
 
 // Filter is one scope-gate Wasm HTTP filter found in a bootstrap.
@@ -39,7 +39,7 @@ type Filter struct {
 }
 
 // IsScopeGate tells whether a Wasm plugin is scope-gate: by root id, else by plugin name (an empty root id is
-// allowed by the contract, so the name is the other handle an operator has).
+// allowed by docs/spec.md §1, so the name is the other handle an operator has).
 func IsScopeGate(p *wasmv3.PluginConfig) bool {
 	return p.GetRootId() == PluginName || p.GetName() == PluginName
 }

@@ -35,16 +35,21 @@ type DemoRequest struct {
 	Status int
 }
 
-const readerToken = "dfoa_demoReaderToken0000000000000000000000000000"
+const (
+	readerToken = "dfoa_demoReaderToken0000000000000000000000000000"
+	ssoToken    = "dfoe_demoExternalSsoToken00000000000000000000000"
+)
 
-// DemoRequests: a public, a bearer-only, a scoped-allowed and a scoped-denied request, and the neighbours a
-// newcomer asks about next.
+// DemoRequests: a public, a bearer-only, a scoped-allowed, a scoped-denied and a subject-type-denied request,
+// and the neighbours a newcomer asks about next.
 var DemoRequests = []DemoRequest{
 	{About: "public: the device flow needs no token", Method: "POST", Path: "/openapi/v1/oauth/device/code", Status: 200},
+	{About: "public: the version probe, which clients read before they log in", Method: "GET", Path: "/openapi/v1/_version", Status: 200},
 	{About: "no token on a protected route: 401", Method: "GET", Path: "/openapi/v1/apps", Status: 401},
 	{About: "bearer only: any live token; the echo shows the x-scope-gate-* identity headers", Method: "GET", Path: "/openapi/v1/account", Token: readerToken, Status: 200},
 	{About: "scoped, allowed: the reader token has apps:read", Method: "GET", Path: "/openapi/v1/apps", Token: readerToken, Status: 200},
 	{About: "scoped, denied: apps:run is missing (403 insufficient_scope)", Method: "POST", Path: "/openapi/v1/apps/42/run", Token: readerToken, Status: 403},
+	{About: "accounts only: an external SSO token is refused (403 subject type)", Method: "GET", Path: "/openapi/v1/workspaces", Token: ssoToken, Status: 403},
 	{About: "expired token: 401", Method: "GET", Path: "/openapi/v1/account", Token: "dfoa_demoExpiredToken000000000000000000000000000", Status: 401},
 	{About: "filter disabled on this route (direct response)", Method: "GET", Path: "/healthz", Status: 200},
 }
