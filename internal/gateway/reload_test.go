@@ -70,7 +70,8 @@ func (tg *testGateway) send(t *testing.T, op string) (int, http.Header) {
 // TestFailReload: with FAIL_RELOAD a trapped VM is replaced by a new one on a request that comes at least the
 // backoff interval ([base, 1.5*base)) after the VM's last load; sooner, the request gets the failed VM's 503.
 func TestFailReload(t *testing.T) {
-	const base = time.Second
+	// 2 s leaves room on a loaded machine for the three requests that must fit in one interval.
+	const base = 2 * time.Second
 	tg := reloadGateway(t, wasmv3.FailurePolicy_FAIL_RELOAD, base)
 	pastBackoff := func() { time.Sleep(base*3/2 + 100*time.Millisecond) }
 	want := func(step string, status int, h http.Header, wantStatus int, upstream bool) {
@@ -85,11 +86,15 @@ func TestFailReload(t *testing.T) {
 	pastBackoff() // the VM was loaded more than the largest interval ago
 	st, h = tg.send(t, "trap now")
 	want("the trapping request", st, h, 503, false)
+	reloaded := time.Now()
 	st, h = tg.send(t, "")
 	want("next request: reloaded at once", st, h, 200, true)
 	st, h = tg.send(t, "trap now")
 	want("the new VM traps", st, h, 503, false)
 	st, h = tg.send(t, "")
+	if time.Since(reloaded) >= base {
+		t.Fatalf("the machine took %v for three requests, more than the %v interval this step needs", time.Since(reloaded), base)
+	}
 	want("within the interval since the reload: still the failed VM", st, h, 503, false)
 	pastBackoff()
 	st, h = tg.send(t, "")
