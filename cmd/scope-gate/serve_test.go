@@ -64,7 +64,7 @@ func TestServeErrors(t *testing.T) {
 		{"unsupported http filter", []string{"serve", "-c", serveBootstrap(t, [2]string{"          - name: envoy.filters.http.router\n", cors})}, 1,
 			"envoy.yaml: $.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].typed_config: envoy.extensions.filters.http.cors.v3.Cors is not supported by serve"},
 		{"fail open", []string{"serve", "-c", "../../internal/envoyconfig/testdata/fail_open.yaml"}, 1,
-			"typed_config.config.failure_policy: FAIL_OPEN is not supported by serve (FAIL_CLOSED only)"},
+			"typed_config.config.failure_policy: FAIL_OPEN is not supported by serve (FAIL_CLOSED or FAIL_RELOAD"},
 		// envoy.yaml names build/scope-gate.wasm relative to the working directory, here cmd/scope-gate.
 		{"missing module", []string{"serve", "-c", "../../envoy/envoy.yaml"}, 1,
 			"vm_config.code.local.filename: module build/scope-gate.wasm not found (run `make build`; as in Envoy, the path is relative to the working directory "},

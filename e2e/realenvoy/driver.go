@@ -433,8 +433,8 @@ func (e *envoyProc) waitReady(d time.Duration) error {
 	}
 }
 
-// counters reads the scope_gate.* counters. Envoy stores plugin metrics under "wasmcustom." and strips that
-// prefix from /stats output; both spellings are accepted.
+// counters reads the scope_gate.* counters. Envoy stores plugin metrics under "wasmcustom." and its text
+// /stats shows that namespace (only /stats/prometheus strips it); both spellings are accepted.
 func (e *envoyProc) counters() (map[string]uint64, error) {
 	resp, err := http.Get(e.admin + "/stats?filter=" + url.QueryEscape(`scope_gate\.`))
 	if err != nil {

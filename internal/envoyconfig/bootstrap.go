@@ -11,7 +11,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/scope-gate/scope-gate/filter/policy"
@@ -130,12 +129,7 @@ func checkPathNormalization(r *Report, file string, f *Filter, opts Options) {
 func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
 	cp := f.Where + ".typed_config.config"
 	p := f.Plugin
-	switch {
-	case p.GetFailOpen() || p.GetFailurePolicy() == wasmv3.FailurePolicy_FAIL_OPEN:
-		r.errorf(file, cp, "the filter fails open: a failed VM would forward every request unchecked; set failure_policy: FAIL_CLOSED")
-	case p.GetFailurePolicy() == wasmv3.FailurePolicy_UNSPECIFIED:
-		r.warnf(file, cp+".failure_policy", "not set: set FAIL_CLOSED explicitly (Envoy's documentation has disagreed on the default)")
-	}
+	checkFailurePolicy(r, file, cp, p)
 	if p.GetRootId() != "" && p.GetRootId() != PluginName {
 		r.errorf(file, cp+".root_id", "must be %q or empty, got %q (the module registers root id %q)", PluginName, p.GetRootId(), PluginName)
 	}
@@ -222,6 +216,7 @@ func (c *routeCtx) route(vh *routev3.VirtualHost, rt *routev3.Route, rp string, 
 	}
 	row := Row{File: c.file, VirtualHost: vh.GetName(), Route: label, Match: DescribeMatch(rt.GetMatch())}
 	c.checkClusters(rt, rp, label)
+	c.checkRouteMatchHeaders(rt, rp, label)
 	if disabledIn(c.r, c.file, rp, rt.GetTypedPerFilterConfig(), c.f.HTTPFilterName, vhDisabled) {
 		row.Requirement, row.Source = "filter disabled", SourceDisabled
 		c.r.Rows = append(c.r.Rows, row)

@@ -123,12 +123,16 @@ func TestBrokenFixtures(t *testing.T) {
 		{[]string{"forward_unknown_cluster.yaml"}, hcm + ".http_filters[0].typed_config.config.configuration", `$.validator.cluster: no static cluster named "validator"`},
 		{[]string{"per_route_config.yaml"}, route + `.typed_per_filter_config["scope_gate"]`, "no per-route configuration"},
 		{[]string{"wasmplugin_bad_config.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.pluginConfig", `$.mode: must be "enforce" or "report"`},
-		{[]string{"wasmplugin_fail_open.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.failStrategy", "must be FAIL_CLOSE"},
+		{[]string{"wasmplugin_fail_open.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.failStrategy", `must be FAIL_CLOSE (Istio's default when omitted) or FAIL_RELOAD, got "FAIL_OPEN"`},
 		{[]string{"envoyfilter_non_string.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate.required_scope", `route apps_read: key "required_scope" must be a string, got a list`},
 		{[]string{"envoyfilter_unknown_key.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate", `unknown key "scope"`},
 		{[]string{"envoyfilter_unmatched_route.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].match.routeConfiguration.vhost.route.name", `no VirtualService http[].name "apps-read"`},
 		// The same EnvoyFilter checked against a WasmPlugin in another file uses that plugin's namespace.
 		{[]string{"envoyfilter_unknown_key.yaml", "../../../envoy/istio/wasmplugin.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate", `unknown key "scope"`},
+		{[]string{"match_on_identity_header.yaml"}, route + ".match.headers[0].name", `route "internal" matches on header "x-scope-gate-subject", which scope-gate sets on allowed requests and removes from every request (upstream_headers.subject); Envoy matches the route again`},
+		{[]string{"match_on_stripped_authorization.yaml"}, route + ".match.headers[0].name", `route "fallback" matches on header "authorization", which scope-gate removes from allowed requests (upstream_headers.strip_authorization)`},
+		{[]string{"virtualservice_match_on_identity_header.yaml"}, `VirtualService istio-system/api (document 0): spec.http[0].match[0].headers["x-scope-gate-scopes"]`, `route "internal" matches on header "x-scope-gate-scopes"`},
+		{[]string{"httproute_match_on_identity_header.yaml"}, "HTTPRoute dify/api (document 1): spec.rules[0].matches[0].headers[0].name", `route "httproute/dify/api/rule/0/match/0" matches on header "x-user", which scope-gate sets on allowed requests`},
 		{[]string{"extensionpolicy_bad_route_key.yaml"}, `EnvoyExtensionPolicy dify/scope-gate (document 0): spec.wasm[0].config.routes["httproute/dify/api/rule/2/match/0/api_example"]`, "HTTPRoute dify/api generates no route of that name"},
 	} {
 		t.Run(tc.files[0], func(t *testing.T) {

@@ -188,6 +188,7 @@ func CheckDocuments(docs []*Document) *Report {
 			}
 		}
 	}
+	checkKubeMatchHeaders(r, istio, gateway, services, httpRoutes)
 	istioRows(r, services, vsNames, cfg, patched)
 	gatewayRows(r, gateway, httpRoutes)
 	return r
@@ -211,9 +212,7 @@ func checkWasmPlugin(r *Report, d *Document) (plugin, bool) {
 	if name != "" && name != PluginName {
 		r.errorf(d.File, d.where("spec.pluginName"), "must be %q (the module's root id), got %q", PluginName, name)
 	}
-	if fs := asString(spec["failStrategy"]); fs != "FAIL_CLOSE" {
-		r.errorf(d.File, d.where("spec.failStrategy"), "must be FAIL_CLOSE, got %q: an authorization filter must not be skipped when its VM fails", fs)
-	}
+	checkFailStrategy(r, d, spec)
 	if ph := asString(spec["phase"]); ph != "AUTHN" {
 		r.warnf(d.File, d.where("spec.phase"), "is %q: AUTHN runs scope-gate before Istio's own authorization filters, so their decisions see only authenticated requests", ph)
 	}

@@ -61,6 +61,10 @@ type FilterConfig struct {
 	PluginName     string
 	Configuration  []byte
 	VMConfig       []byte
+	// FailurePolicy is FAIL_CLOSED (also for an unset policy, as Envoy resolves it) or FAIL_RELOAD;
+	// ReloadBaseInterval is reload_config.backoff.base_interval (Envoy's default 1 s), used with FAIL_RELOAD.
+	FailurePolicy      wasmv3.FailurePolicy
+	ReloadBaseInterval time.Duration
 }
 
 // VirtualHost is one virtual host; Domains are lower-cased.
@@ -295,11 +299,9 @@ func compileHCM(cfg *Config, b *bootstrapv3.Bootstrap, hcm *hcmv3.HttpConnection
 func compileFilter(cfg *Config, f *envoyconfig.Filter) error {
 	p := f.Plugin
 	cp := f.Where + ".typed_config.config"
-	switch {
-	case p.GetFailOpen():
-		return fmt.Errorf("%s.fail_open: serve fails closed only (a failed VM answers 503); remove fail_open", cp)
-	case p.GetFailurePolicy() != wasmv3.FailurePolicy_UNSPECIFIED && p.GetFailurePolicy() != wasmv3.FailurePolicy_FAIL_CLOSED:
-		return fmt.Errorf("%s.failure_policy: %s is not supported by serve (FAIL_CLOSED only)", cp, p.GetFailurePolicy())
+	failPolicy, reloadBase, err := failurePolicy(p, cp)
+	if err != nil {
+		return err
 	}
 	vm := p.GetVmConfig()
 	if vm == nil {
@@ -335,6 +337,9 @@ func compileFilter(cfg *Config, f *envoyconfig.Filter) error {
 		PluginName:     p.GetName(),
 		Configuration:  f.Configuration,
 		VMConfig:       vmConf,
+
+		FailurePolicy:      failPolicy,
+		ReloadBaseInterval: reloadBase,
 	}
 	if pc, err := policy.Parse(f.Configuration); err == nil {
 		cfg.Policy = pc

@@ -3,6 +3,9 @@ package gateway
 import (
 	"strings"
 	"testing"
+	"time"
+
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 
 	"github.com/scope-gate/scope-gate/internal/envoyconfig"
 )
@@ -94,6 +97,37 @@ func TestBaseBootstrapCompiles(t *testing.T) {
 	}
 }
 
+// TestFailurePolicy: serve resolves failure_policy as Envoy does: unset is FAIL_CLOSED, FAIL_RELOAD reloads
+// with reload_config.backoff.base_interval (default 1 s).
+func TestFailurePolicy(t *testing.T) {
+	for _, c := range []struct {
+		name, line string
+		policy     wasmv3.FailurePolicy
+		base       time.Duration
+	}{
+		{"unset", "", wasmv3.FailurePolicy_FAIL_CLOSED, 0},
+		{"FAIL_CLOSED", "failure_policy: FAIL_CLOSED", wasmv3.FailurePolicy_FAIL_CLOSED, 0},
+		{"FAIL_RELOAD", "failure_policy: FAIL_RELOAD", wasmv3.FailurePolicy_FAIL_RELOAD, time.Second},
+		{"FAIL_RELOAD with a backoff", "failure_policy: FAIL_RELOAD\nreload_config: {backoff: {base_interval: 0.25s, max_interval: 5s}}",
+			wasmv3.FailurePolicy_FAIL_RELOAD, 250 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			doc := strings.Replace(baseYAML, "failure_policy: FAIL_CLOSED", strings.ReplaceAll(c.line, "\n", "\n                "), 1)
+			b, err := envoyconfig.ParseBootstrap([]byte(doc))
+			if err != nil {
+				t.Fatalf("not a valid Envoy bootstrap: %v", err)
+			}
+			cfg, err := Compile(b)
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			if cfg.Filter.FailurePolicy != c.policy || cfg.Filter.ReloadBaseInterval != c.base {
+				t.Errorf("policy %s, base %v; want %s, %v", cfg.Filter.FailurePolicy, cfg.Filter.ReloadBaseInterval, c.policy, c.base)
+			}
+		})
+	}
+}
+
 // TestUnsupportedIsAnError: every Envoy feature serve does not implement stops it, naming the field.
 func TestUnsupportedIsAnError(t *testing.T) {
 	const hcm = "$.static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
@@ -157,8 +191,12 @@ transport_socket:
 			"$.static_resources.clusters[0].transport_socket", "not supported by serve"},
 		{"least request balancing", at("#CLUSTER", `lb_policy: LEAST_REQUEST`),
 			"$.static_resources.clusters[0].lb_policy", "LEAST_REQUEST is not supported by serve"},
-		{"fail open", at("#PLUGIN", `fail_open: true`),
-			hcm + ".http_filters[0].typed_config.config.fail_open", "serve fails closed only"},
+		{"fail_open and failure_policy", at("#PLUGIN", `fail_open: true`),
+			hcm + ".http_filters[0].typed_config.config.fail_open", "only one of fail_open or failure_policy can be set"},
+		{"fail_open", swap("failure_policy: FAIL_CLOSED", "fail_open: true"),
+			hcm + ".http_filters[0].typed_config.config.fail_open", "serve never fails open"},
+		{"FAIL_OPEN", swap("failure_policy: FAIL_CLOSED", "failure_policy: FAIL_OPEN"),
+			hcm + ".http_filters[0].typed_config.config.failure_policy", "FAIL_OPEN is not supported by serve (FAIL_CLOSED or FAIL_RELOAD"},
 		{"second listener", at("#LISTENERS", `
 - name: other
   address: {socket_address: {address: 127.0.0.1, port_value: 0}}

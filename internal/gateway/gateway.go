@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 
 	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
@@ -46,7 +46,12 @@ type Gateway struct {
 	opts Options
 	host *envoyhost.Host
 	pool chan *envoyhost.VM
-	vms  []*envoyhost.VM
+	// vms is every running VM (Shutdown closes them); a FAIL_RELOAD reload replaces one (reload.go).
+	vmsMu  sync.Mutex
+	vms    []*envoyhost.VM
+	reload *reloader // nil unless failure_policy is FAIL_RELOAD
+	// reselect: the router matches the route again after the filter changed request headers (reselect.go).
+	reselect bool
 
 	ln, adminLn    net.Listener
 	srv, adminSrv  *http.Server
@@ -195,20 +200,22 @@ func (g *Gateway) startVMs(ctx context.Context, wasm []byte) error {
 		return fmt.Errorf("%s: cannot load the module: %v", g.cfg.Filter.ModuleWhere, err)
 	}
 	g.host = h
+	g.reselect = reselectsRoute(h.Exports())
+	g.warnReselection()
 	f := g.cfg.Filter
+	if f.FailurePolicy == wasmv3.FailurePolicy_FAIL_RELOAD {
+		g.reload = newReloader(f.ReloadBaseInterval)
+	}
 	g.pool = make(chan *envoyhost.VM, g.opts.Workers)
 	for i := 0; i < g.opts.Workers; i++ {
-		vm, err := h.NewVM(ctx, envoyhost.PluginConfig{
-			VMID: f.VMID, RootID: f.RootID, PluginName: f.PluginName,
-			Configuration: f.Configuration, VMConfiguration: f.VMConfig,
-		})
+		vm, err := g.newVM(ctx)
 		if err != nil {
 			if errors.Is(err, envoyhost.ErrConfigureRejected) {
 				return fmt.Errorf("%s.typed_config.config.configuration: the plugin rejected its configuration: %s", f.Where, g.pluginError())
 			}
 			return fmt.Errorf("%s: the VM failed to start: %v", f.Where, err)
 		}
-		g.vms = append(g.vms, vm)
+		g.loadedVM(vm)
 		g.pool <- vm
 	}
 	return nil
@@ -245,7 +252,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	if err != nil {
 		_ = g.srv.Close()
 	}
-	for _, vm := range g.vms {
+	for _, vm := range g.vmList() {
 		_ = vm.Close(context.Background())
 	}
 	_ = g.host.Close(context.Background())
@@ -258,19 +265,20 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	return err
 }
 
-// acquire takes a free VM: each VM serves one request at a time, so a request waits for one.
+// acquire takes a free VM: each VM serves one request at a time, so a request waits for one. A failed VM is
+// reloaded here under FAIL_RELOAD, as Envoy does when a new stream creates its context.
 func (g *Gateway) acquire(ctx context.Context) (*envoyhost.VM, error) {
 	select {
 	case vm := <-g.pool:
-		return vm, nil
+		return g.maybeReload(vm), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
 func (g *Gateway) release(vm *envoyhost.VM) {
-	if vm.Failed() && g.failedReported.CompareAndSwap(false, true) {
-		g.logf("critical", "a VM failed (trapped): with failure_policy FAIL_CLOSED it answers 503 to every request, as Envoy does; restart serve")
+	if vm.Failed() {
+		g.noteFailure(vm)
 	}
 	g.pool <- vm
 }
@@ -294,8 +302,8 @@ func (g *Gateway) logf(level, format string, args ...any) {
 	fmt.Fprintf(g.opts.Log, "%s [serve:%s] %s\n", time.Now().UTC().Format(time.RFC3339Nano), level, fmt.Sprintf(format, args...))
 }
 
-// serveAdmin is the admin listener: /ready as Envoy's (200 LIVE once serving), /stats with the filter's
-// counters in Envoy's text format, sorted (?filter=<regex> as in Envoy).
+// serveAdmin is the admin listener: /ready as Envoy's (200 LIVE once serving), and the filter's counters as
+// Envoy's admin shows them: /stats in its text format, /stats/prometheus in Prometheus's (stats.go).
 func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/ready":
@@ -305,7 +313,7 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, "PRE_INITIALIZING\n")
-	case "/stats":
+	case "/stats", "/stats/prometheus":
 		var re interface{ MatchString(string) bool }
 		if f := r.URL.Query().Get("filter"); f != "" {
 			c, err := compileFilterRegex(f)
@@ -316,32 +324,14 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			re = c
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		if r.URL.Path == "/stats/prometheus" {
+			_, _ = io.WriteString(w, g.statsPrometheus(re))
+			return
+		}
 		_, _ = io.WriteString(w, g.statsText(re))
 	case "/":
-		_, _ = io.WriteString(w, "scope-gate serve admin: /ready /stats\n")
+		_, _ = io.WriteString(w, "scope-gate serve admin: /ready /stats /stats/prometheus\n")
 	default:
 		http.NotFound(w, r)
 	}
-}
-
-// statsText renders every plugin metric as Envoy's admin /stats shows it: Envoy stores proxy-wasm metrics
-// under the custom stat namespace "wasmcustom." and strips it from /stats output, so the lines are
-// "<name>: <value>" (e.g. "scope_gate.allowed: 12"), sorted.
-func (g *Gateway) statsText(filter interface{ MatchString(string) bool }) string {
-	if g.host == nil {
-		return ""
-	}
-	m := g.host.Metrics()
-	names := make([]string, 0, len(m))
-	for name := range m {
-		if filter == nil || filter.MatchString(name) {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, name := range names {
-		fmt.Fprintf(&b, "%s: %d\n", name, m[name])
-	}
-	return b.String()
 }

@@ -203,14 +203,42 @@ func TestAccessLogAndAdmin(t *testing.T) {
 		t.Fatalf("/ready: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	resp, err = http.Get(tg.admin + "/stats?filter=scope_gate%5C.(allowed|public)")
-	if err != nil {
-		t.Fatal(err)
+	// Envoy's text /stats keeps the wasmcustom namespace; its Prometheus format strips it and adds no
+	// "envoy_" prefix (stats.go cites the Envoy source).
+	for _, c := range []struct{ path, want string }{
+		{"/stats?filter=scope_gate%5C.(allowed|public)", "wasmcustom.scope_gate.allowed: 1\nwasmcustom.scope_gate.public: 1\n"},
+		{"/stats/prometheus?filter=scope_gate%5C.(allowed|public)",
+			"# TYPE scope_gate_allowed counter\nscope_gate_allowed{} 1\n# TYPE scope_gate_public counter\nscope_gate_public{} 1\n"},
+		// The filter sees the stored name, namespace included, as Envoy's does.
+		{"/stats?filter=%5Ewasmcustom%5C.scope_gate%5C.denied_401%24", "wasmcustom.scope_gate.denied_401: 1\n"},
+		{"/stats?filter=%5Escope_gate", ""},
+	} {
+		resp, err = http.Get(tg.admin + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := string(body); resp.StatusCode != 200 || got != c.want {
+			t.Errorf("%s = %d %q, want 200 %q", c.path, resp.StatusCode, got, c.want)
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if got := string(body); got != "scope_gate.allowed: 1\nscope_gate.public: 1\n" {
-		t.Errorf("/stats?filter=... = %q", got)
+}
+
+// TestPrometheusNames: Envoy's Prometheus naming of custom-namespace stats: sanitized, no "envoy_" prefix,
+// dropped when Prometheus would refuse the name.
+func TestPrometheusNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"scope_gate.allowed":    "scope_gate_allowed",
+		"scope_gate.denied_401": "scope_gate_denied_401",
+		"a-b/c:d":               "a_b_c_d",
+		"1st":                   "",
+		"":                      "",
+		"_x":                    "_x",
+	} {
+		if got := prometheusName(in); got != want {
+			t.Errorf("prometheusName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -117,7 +117,9 @@ func buildConfig(t testing.TB, spec envoyconfig.BuildSpec) *Config {
 	return cfg
 }
 
-// counters reads the scope_gate.* counters from the admin /stats, as a client of Envoy would.
+// counters reads the plugin's counters from the admin /stats, as a client of Envoy would: every line is
+// Envoy's "<stat name>: <value>" with the stat name in the wasmcustom namespace, as Envoy's text /stats shows
+// it (stats.go). The map is keyed by the name the plugin defined (the scenario table's names).
 func (tg *testGateway) counters(t testing.TB) map[string]uint64 {
 	t.Helper()
 	resp, err := http.Get(tg.admin + "/stats")
@@ -129,14 +131,15 @@ func (tg *testGateway) counters(t testing.TB) map[string]uint64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), ": ")
-		if !ok || strings.HasPrefix(name, "wasmcustom.") || name == "" {
-			t.Fatalf("admin /stats line %q is not Envoy's \"<name>: <value>\" (Envoy strips the wasmcustom. namespace)", sc.Text())
+		defined, inNamespace := strings.CutPrefix(name, "wasmcustom.")
+		if !ok || !inNamespace || defined == "" {
+			t.Fatalf("admin /stats line %q is not Envoy's \"wasmcustom.<name>: <value>\"", sc.Text())
 		}
 		n, err := strconv.ParseUint(value, 10, 64)
 		if err != nil {
 			t.Fatalf("admin /stats line %q: %v", sc.Text(), err)
 		}
-		out[name] = n
+		out[defined] = n
 	}
 	return out
 }

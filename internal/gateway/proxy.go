@@ -140,11 +140,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Route = &envoyhost.Route{Name: rt.Name, Metadata: rt.Metadata, Cluster: rt.Cluster,
 			VirtualHost: &envoyhost.VirtualHost{Name: rt.VH.Name, Metadata: rt.VH.Metadata}}
 	}
+	choice := &routeChoice{}
 	req.Upstream = func(u envoyhost.Upstream) envoyhost.Response {
-		return g.upstreamCall(r, rt, u.Headers, ho)
+		// Envoy's router matches the route again if the filter changed the request headers (reselect.go).
+		used, changed := g.routeAfterFilter(rt, headers, u.Headers)
+		choice.set(used, changed)
+		return g.upstreamCall(r, used, u.Headers, ho)
 	}
 	res, err := g.run(r.Context(), vm, req)
 	g.release(vm)
+	if used, changed := choice.get(); changed && used != rt {
+		rec.route = routeLabel(rt) + "->" + routeLabel(used)
+	}
 	resp, cancel, upHeaders := ho.take()
 	if cancel != nil {
 		defer cancel()

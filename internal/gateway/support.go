@@ -34,11 +34,16 @@ var supported = map[protoreflect.FullName][]string{
 	},
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter": {"name", "typed_config", "disabled"},
 	"envoy.extensions.filters.http.wasm.v3.Wasm":                             {"config"},
-	"envoy.extensions.wasm.v3.PluginConfig":                                  {"name", "root_id", "vm_config", "configuration", "failure_policy", "fail_open"},
+	"envoy.extensions.wasm.v3.PluginConfig":                                  {"name", "root_id", "vm_config", "configuration", "failure_policy", "fail_open", "reload_config"},
 	"envoy.extensions.wasm.v3.VmConfig":                                      {"vm_id", "runtime", "code", "configuration"},
 	"envoy.config.core.v3.AsyncDataSource":                                   {"local"},
 	"envoy.config.core.v3.DataSource":                                        {"filename", "inline_bytes", "inline_string"},
 	"envoy.extensions.filters.http.router.v3.Router":                         {},
+
+	// reload_config applies with FAIL_RELOAD only, as in Envoy; Envoy's reload backoff
+	// (JitteredLowerBoundBackOffStrategy) reads base_interval alone and ignores max_interval, so does serve.
+	"envoy.extensions.wasm.v3.ReloadConfig": {"backoff"},
+	"envoy.config.core.v3.BackoffStrategy":  {"base_interval", "max_interval"},
 
 	"envoy.config.route.v3.RouteConfiguration":     {"name", "virtual_hosts", "typed_per_filter_config", "validate_clusters"},
 	"envoy.config.route.v3.VirtualHost":            {"name", "domains", "routes", "metadata", "typed_per_filter_config"},
