@@ -9,9 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/scenarios"
 	"github.com/scope-gate/scope-gate/filter/pairs"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // Case is one decision measured everywhere. Each is a row of the scenario table, so the request, route and

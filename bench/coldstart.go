@@ -8,8 +8,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // Durations are repeated timings of one step; the median is what the report compares with a target.

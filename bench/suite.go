@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // Profiles are the two WASI surfaces the module supports; both are measured because they differ in the

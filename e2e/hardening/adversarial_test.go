@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // Adversarial requests and metadata against the compiled module, under both WASI profiles. Expected bodies

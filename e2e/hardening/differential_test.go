@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // The differential test: for random configurations, routes and requests, the compiled module in the stand-in

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // FuzzModuleDecision is the differential test driven by the fuzzer: arbitrary Authorization values (one or

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/filter/pairs"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // The module under test: $SCOPE_GATE_WASM (set by make test), else build/scope-gate.wasm.

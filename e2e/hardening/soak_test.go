@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // TestFaultSoak runs mixed traffic through four VMs of one Host (one goroutine per VM, several streams in

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // BenchmarkHostVerify is one whole request (headers in, decision out) in the stand-in with wazero's

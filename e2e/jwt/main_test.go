@@ -28,8 +28,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 var (

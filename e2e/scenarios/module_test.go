@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // maxModuleBytes is the size budget of the module that ships inside Envoy (3.0 MB).

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // Sequences the scenario table cannot express: what the shared cache remembers across requests, VMs and

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // TestSoak sends 200k mixed requests through one VM under the envoy-1.33 profile (poll_oneoff is ENOSYS

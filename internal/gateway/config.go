@@ -18,9 +18,9 @@ import (
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/filter/policy"
 	"github.com/scope-gate/scope-gate/internal/envoyconfig"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // Config is a bootstrap compiled into what serve runs: one listener, its routes, the scope-gate filter and

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/e2e/scenarios"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/internal/envoyconfig"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // wasmPath is the module under test: $SCOPE_GATE_WASM (set by make test), else build/scope-gate.wasm.

@@ -18,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/scope-gate/scope-gate/internal/envoyhost"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 func compileFilterRegex(s string) (*regexp.Regexp, error) { return regexp.Compile(s) }
