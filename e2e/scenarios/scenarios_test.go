@@ -3,6 +3,8 @@ package scenarios
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -179,5 +181,17 @@ func checkNoSecretsLogged(t *testing.T, h *envoyhost.Host, s Scenario) {
 				t.Errorf("log line leaks a token: %q", l.Message)
 			}
 		}
+	}
+}
+
+// TestScenarioCount: the README states how many scenarios the table has; the number must be the table's.
+func TestScenarioCount(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("`e2e/scenarios/scenarios.json`, %d scenarios,", len(table.Scenarios))
+	if !strings.Contains(string(readme), want) {
+		t.Fatalf("README.md does not say %q: update its scenario count", want)
 	}
 }
