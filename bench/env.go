@@ -13,8 +13,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/scope-gate/scope-gate/internal/wasmbuild"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -95,20 +95,7 @@ func repoRoot() (string, error) {
 // buildNoop builds bench/testdata/noop the way `make build` builds the filter (same flags), so the two
 // modules differ only in what their callbacks do.
 func buildNoop(root, dir string) ([]byte, error) {
-	out := filepath.Join(dir, "noop.wasm")
-	goTool := "go"
-	if p, err := exec.LookPath("go"); err == nil {
-		goTool = p
-	} else if gr := runtime.GOROOT(); gr != "" { //nolint:staticcheck // only a fallback when go is not on PATH
-		goTool = filepath.Join(gr, "bin", "go")
-	}
-	cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, "./bench/testdata/noop")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("bench: building the no-op module: %v\n%s", err, b)
-	}
-	return os.ReadFile(out)
+	return wasmbuild.Reactor(root, "./bench/testdata/noop", filepath.Join(dir, "noop.wasm"))
 }
 
 // Machine describes where the numbers were taken; ratios are only comparable within one machine and run.

@@ -99,9 +99,7 @@ func TestDifferentialModuleVsPolicy(t *testing.T) {
 				failures++
 				t.Errorf("%s case %d: %v\nconfig %s\n%s", where, k, err, abbrev(g.json, 4000), c.describe())
 			}
-			for _, hv := range headerValues(c.headers, "authorization") {
-				secrets = append(secrets, hv)
-			}
+			secrets = append(secrets, headerValues(c.headers, "authorization")...)
 		}
 		checkNoSecretLogged(t, h, secrets)
 		_ = vm.Close(context.Background())

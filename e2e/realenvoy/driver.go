@@ -163,7 +163,7 @@ func runGroup(bin string, f *scenarios.File, g *e2eGroup, upstreamPort uint32, v
 			var err error
 			switch {
 			case !exited:
-				err = errors.New("Envoy started with a configuration the plugin must reject")
+				err = errors.New("envoy started with a configuration the plugin must reject")
 			default:
 				err = e.logContains(s.Expect.LogContains)
 			}
@@ -190,7 +190,7 @@ func runGroup(bin string, f *scenarios.File, g *e2eGroup, upstreamPort uint32, v
 		out = append(out, result{s.Name, err})
 	}
 	if secret := e.leaked(f); secret != "" {
-		out = append(out, result{"logs of config " + g.Key, fmt.Errorf("Envoy's log contains a token (%s...)", secret[:8])})
+		out = append(out, result{"logs of config " + g.Key, fmt.Errorf("the envoy log contains a token (%s...)", secret[:8])})
 	}
 	return out
 }
@@ -418,9 +418,9 @@ func (e *envoyProc) waitReady(d time.Duration) error {
 	for {
 		select {
 		case <-e.done:
-			return fmt.Errorf("Envoy exited at start: %s", e.tail())
+			return fmt.Errorf("envoy exited at start: %s", e.tail())
 		case <-ctx.Done():
-			return fmt.Errorf("Envoy not ready after %v: %s", d, e.tail())
+			return fmt.Errorf("envoy not ready after %v: %s", d, e.tail())
 		case <-time.After(100 * time.Millisecond):
 		}
 		resp, err := http.Get(e.admin + "/ready")

@@ -18,10 +18,12 @@ import (
 //   - unset is FAIL_CLOSED in the code, although the 1.33 changelog announced FAIL_RELOAD as the default.
 func checkFailurePolicy(r *Report, file, cp string, p *wasmv3.PluginConfig) {
 	pol := p.GetFailurePolicy()
+	//lint:ignore SA1019 fail_open is deprecated, but Envoy still honours it: a configuration that sets it must be judged
+	failOpen := p.GetFailOpen()
 	switch {
-	case p.GetFailOpen() && pol != wasmv3.FailurePolicy_UNSPECIFIED:
+	case failOpen && pol != wasmv3.FailurePolicy_UNSPECIFIED:
 		r.errorf(file, cp+".fail_open", "only one of fail_open or failure_policy can be set: Envoy refuses the filter; remove fail_open")
-	case p.GetFailOpen() || pol == wasmv3.FailurePolicy_FAIL_OPEN:
+	case failOpen || pol == wasmv3.FailurePolicy_FAIL_OPEN:
 		r.errorf(file, cp, "the filter fails open: a failed VM would forward every request unchecked; set failure_policy: FAIL_RELOAD (or FAIL_CLOSED)")
 	case pol == wasmv3.FailurePolicy_UNSPECIFIED:
 		r.warnf(file, cp+".failure_policy", "not set: Envoy 1.33-1.39 treat it as FAIL_CLOSED (the 1.33 changelog said FAIL_RELOAD); set FAIL_RELOAD (recommended) or FAIL_CLOSED explicitly")

@@ -6,15 +6,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/scope-gate/scope-gate/internal/wasmbuild"
 	"io"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,15 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	cacheDir = filepath.Join(dir, "cache")
 	build := func(pkg string) []byte {
-		out := filepath.Join(dir, pkg+".wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./testdata/"+pkg)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, b)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-		b, err := os.ReadFile(out)
+		b, err := wasmbuild.Reactor(".", "./testdata/"+pkg, filepath.Join(dir, pkg+".wasm"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.RemoveAll(dir)

@@ -145,12 +145,11 @@ type sharedEntry struct {
 type queueKey struct{ vmID, name string }
 
 type sharedQueue struct {
-	id     uint32
-	vmID   string
-	name   string
-	owner  *VM // the VM whose root context receives proxy_on_queue_ready
-	items  [][]byte
-	closed bool
+	id    uint32
+	vmID  string
+	name  string
+	owner *VM // the VM whose root context receives proxy_on_queue_ready
+	items [][]byte
 }
 
 // NewHost compiles wasm once; every VM of the Host instantiates the same

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 Envoy still accepts the deprecated header matchers (exact_match, prefix_match, ...): serve must match them as Envoy does
+
 package gateway
 
 import (
@@ -12,9 +14,8 @@ import (
 // requestView is what route matching reads: the pseudo headers and the headers (lower-case names, values
 // in arrival order), as Envoy's router sees them after the connection manager's own header changes.
 type requestView struct {
-	path      string // :path, with the query string
-	authority string
-	headers   map[string][]string // includes :method, :path, :authority, :scheme
+	path    string              // :path, with the query string
+	headers map[string][]string // includes :method, :path, :authority, :scheme
 }
 
 // header returns a header's values joined with ",", as Envoy's header matchers read a repeated header.

@@ -21,10 +21,12 @@ const envoyReloadBase = time.Second
 // fail_open together with failure_policy is refused, an unset policy is FAIL_CLOSED (the 1.33 changelog said
 // FAIL_RELOAD would be the default; the code says FAIL_CLOSED). serve never fails open.
 func failurePolicy(p *wasmv3.PluginConfig, cp string) (wasmv3.FailurePolicy, time.Duration, error) {
+	//lint:ignore SA1019 fail_open is deprecated, but Envoy still honours it: serve must refuse it, not ignore it
+	failOpen := p.GetFailOpen()
 	switch {
-	case p.GetFailOpen() && p.GetFailurePolicy() != wasmv3.FailurePolicy_UNSPECIFIED:
+	case failOpen && p.GetFailurePolicy() != wasmv3.FailurePolicy_UNSPECIFIED:
 		return 0, 0, fmt.Errorf("%s.fail_open: only one of fail_open or failure_policy can be set (Envoy refuses both)", cp)
-	case p.GetFailOpen():
+	case failOpen:
 		return 0, 0, fmt.Errorf("%s.fail_open: serve never fails open (a failed VM answers 503); remove fail_open and set failure_policy FAIL_RELOAD or FAIL_CLOSED", cp)
 	}
 	switch pol := p.GetFailurePolicy(); pol {

@@ -1,12 +1,10 @@
 package gateway
 
 import (
+	"github.com/scope-gate/scope-gate/internal/wasmbuild"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,11 +21,8 @@ import (
 func guestModule(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "guest.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./internal/envoyhost/testdata/guest")
-	cmd.Dir = filepath.Join("..", "..")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the envoyhost guest module: %v\n%s", err, b)
+	if _, err := wasmbuild.Reactor(filepath.Join("..", ".."), "./internal/envoyhost/testdata/guest", out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
