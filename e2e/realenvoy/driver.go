@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -273,11 +272,7 @@ func runScenario(client *http.Client, base string, e *envoyProc, f *scenarios.Fi
 	if err != nil {
 		return err
 	}
-	for _, name := range unionKeys(before, after, x.Metrics) {
-		if d := after[name] - before[name]; d != x.Metrics[name] {
-			add("counter %s moved by %d, want %d", name, d, x.Metrics[name])
-		}
-	}
+	problems = append(problems, scenarios.MetricProblems(before, after, x.Metrics)...)
 	if err := e.logContainsSince(logMark, x.LogContains); err != nil {
 		add("%v", err)
 	}
@@ -285,21 +280,6 @@ func runScenario(client *http.Client, base string, e *envoyProc, f *scenarios.Fi
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-func unionKeys(maps ...map[string]uint64) []string {
-	seen := map[string]bool{}
-	for _, m := range maps {
-		for k := range m {
-			seen[k] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // echoUpstream answers every request with 200, the marker header, and the request headers as JSON

@@ -42,15 +42,7 @@ func planE2E(f *scenarios.File, module string) ([]*e2eGroup, []e2eSkip) {
 			skips = append(skips, e2eSkip{s.Name, reason})
 			continue
 		}
-		key := s.Config
-		switch {
-		case s.RawConfig != nil:
-			key = "raw:" + s.Name
-		case scenarios.RemoteValidator(cfg):
-			// Remote results are cached in the Envoy process's shared data: each scenario needs its own
-			// Envoy to start with an empty cache, as the scenario table assumes.
-			key = s.Config + "#" + s.Name
-		}
+		key := f.GroupKey(s)
 		g := byConfig[key]
 		if g == nil {
 			g = &e2eGroup{Key: key, Config: cfg, Rejected: s.Expect.Configure == "rejected"}

@@ -3,7 +3,8 @@ package scenarios
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -25,7 +26,7 @@ const (
 func (f *File) EnvoyVirtualHosts() ([]envoyconfig.BuildVirtualHost, map[string]string) {
 	unexpressible := map[string]string{}
 	var out []envoyconfig.BuildVirtualHost
-	for _, vk := range sortedKeys(f.VirtualHosts) {
+	for _, vk := range slices.Sorted(maps.Keys(f.VirtualHosts)) {
 		vh := f.VirtualHosts[vk]
 		md, err := envoyFilterMetadata(vh.Metadata)
 		bv := envoyconfig.BuildVirtualHost{Name: vh.Name, Domains: []string{vk + HostSuffix, vk + HostSuffix + ":*"}, Metadata: md}
@@ -38,7 +39,7 @@ func (f *File) EnvoyVirtualHosts() ([]envoyconfig.BuildVirtualHost, map[string]s
 			}
 			continue
 		}
-		for _, rk := range sortedKeys(f.Routes) {
+		for _, rk := range slices.Sorted(maps.Keys(f.Routes)) {
 			r := f.Routes[rk]
 			if r.VirtualHost != vk {
 				continue
@@ -62,7 +63,7 @@ func envoyFilterMetadata(m map[string]any) (map[string]*structpb.Struct, error) 
 		return nil, nil
 	}
 	out := map[string]*structpb.Struct{}
-	for _, ns := range sortedKeys(m) {
+	for _, ns := range slices.Sorted(maps.Keys(m)) {
 		block, ok := m[ns].(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("filter_metadata[%q] is %T, but Envoy holds only Structs there", ns, m[ns])
@@ -90,15 +91,6 @@ func RemoteValidator(cfg []byte) bool {
 	return conf.Validator.Type != "static"
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // HTTPFormProblem says why a scenario's request cannot travel as real HTTP/1.1 to a driver that selects
 // routes by Host ("" when it can).
 func (s Scenario) HTTPFormProblem() string {
@@ -120,4 +112,18 @@ func (s Scenario) HTTPFormProblem() string {
 		}
 	}
 	return ""
+}
+
+// GroupKey is the key under which a driver that starts one proxy per plugin configuration groups s: its
+// configuration's name, a key of its own for a raw configuration, and one per scenario for a configuration
+// whose validator calls out (its answers are cached in the proxy's shared data, and every scenario must start
+// with an empty cache, as the table assumes).
+func (f *File) GroupKey(s Scenario) string {
+	switch {
+	case s.RawConfig != nil:
+		return "raw:" + s.Name
+	case RemoteValidator(f.PluginConfiguration(s)):
+		return s.Config + "#" + s.Name
+	}
+	return s.Config
 }

@@ -8,7 +8,9 @@ package scenarios
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 )
 
 // File is scenarios.json.
@@ -158,6 +160,25 @@ func (f *File) Secrets(s Scenario) []string {
 	for _, h := range s.Request.Headers {
 		if len(h[1]) >= 12 && (h[0] == "authorization" || h[0] == "Authorization") {
 			out = append(out, h[1])
+		}
+	}
+	return out
+}
+
+// MetricProblems compares counter readings taken before and after a scenario with its expected deltas: every
+// counter named in either reading or in want must have moved by exactly want[name] (0 when unlisted). One
+// line per counter that did not, in name order.
+func MetricProblems(before, after, want map[string]uint64) []string {
+	names := map[string]bool{}
+	for _, m := range []map[string]uint64{before, after, want} {
+		for k := range m {
+			names[k] = true
+		}
+	}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		if d := after[name] - before[name]; d != want[name] {
+			out = append(out, fmt.Sprintf("counter %s moved by %d, want %d", name, d, want[name]))
 		}
 	}
 	return out

@@ -1,6 +1,8 @@
 package envoyconfig
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -118,7 +120,7 @@ func Build(s BuildSpec) *bootstrapv3.Bootstrap {
 		hcm.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_REJECT_REQUEST
 	}
 	clusters := []*clusterv3.Cluster{localCluster("upstream", s.UpstreamPort)}
-	for _, name := range sortedKeys(s.ExtraClusters) {
+	for _, name := range slices.Sorted(maps.Keys(s.ExtraClusters)) {
 		clusters = append(clusters, localCluster(name, s.ExtraClusters[name]))
 	}
 	return &bootstrapv3.Bootstrap{

@@ -3,8 +3,9 @@ package envoyconfig
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -182,7 +183,7 @@ func CheckDocuments(docs []*Document) *Report {
 		checkEnvoyFilter(r, d, cfg, vsNames, patched)
 	}
 	for _, p := range istio {
-		for _, name := range sortedKeys(p.cfg.Routes) {
+		for _, name := range slices.Sorted(maps.Keys(p.cfg.Routes)) {
 			if len(services) > 0 && vsNames[name] == nil {
 				r.errorf(p.doc.File, p.doc.where(p.where+".routes["+strconv.Quote(name)+"]"), "no VirtualService http[].name %q among the inputs: the entry never applies", name)
 			}
@@ -390,7 +391,7 @@ func gatewayRows(r *Report, plugins []plugin, httpRoutes []*Document) {
 		}
 	}
 	for _, p := range plugins {
-		for _, name := range sortedKeys(p.cfg.Routes) {
+		for _, name := range slices.Sorted(maps.Keys(p.cfg.Routes)) {
 			if len(httpRoutes) == 0 || known[name] != nil {
 				continue
 			}
@@ -431,13 +432,4 @@ func gatewayMatch(d *Document, name string) string {
 		s = m + " " + s
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

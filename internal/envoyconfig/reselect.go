@@ -1,6 +1,8 @@
 package envoyconfig
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -91,7 +93,7 @@ func checkKubeMatchHeaders(r *Report, istio, gateway []plugin, services, httpRou
 				for mi := range matches {
 					for _, field := range []string{"headers", "withoutHeaders"} {
 						hs, _ := at(matches[mi], field).(map[string]any)
-						for _, name := range sortedKeys(hs) {
+						for _, name := range slices.Sorted(maps.Keys(hs)) {
 							if w, ok := written[strings.ToLower(name)]; ok {
 								where := "spec.http[" + strconv.Itoa(ri) + "].match[" + strconv.Itoa(mi) + "]." + field + "[" + strconv.Quote(name) + "]"
 								r.errorf(d.File, d.where(where), "%s", rerouteProblem(label, w))

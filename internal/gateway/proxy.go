@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -500,20 +499,17 @@ func copyBody(w http.ResponseWriter, resp *http.Response) {
 	}
 }
 
-// decision labels the access-log line: what the filter decided, never the token.
+// decision labels the access-log line: what the filter decided, never the token. A local reply is labelled
+// with what Envoy's access log can show of it, never with its body (whose format is the filter's business):
+// the status, the response code details when the host set any (wasm_fail_stream), else the error parameter of
+// a WWW-Authenticate challenge (RFC 6750 §3.1: invalid_token, insufficient_scope, invalid_request).
 func (g *Gateway) decision(rt *Route, res envoyhost.Result, upHeaders [][2]string) string {
 	if lr := res.LocalReply; lr != nil {
-		var body struct {
-			Code string `json:"code"`
-		}
 		switch {
-		case lr.Details == "wasm_fail_stream":
-			return fmt.Sprintf("%d wasm_fail_stream", lr.Status)
+		case lr.Details != "":
+			return fmt.Sprintf("%d %s", lr.Status, lr.Details)
 		case challengeError(lr.Headers) != "":
-			// The challenge's error (invalid_token, insufficient_scope...) says more than the body's code.
 			return fmt.Sprintf("%d %s", lr.Status, challengeError(lr.Headers))
-		case json.Unmarshal(lr.Body, &body) == nil && body.Code != "":
-			return fmt.Sprintf("%d %s", lr.Status, body.Code)
 		}
 		return strconv.Itoa(lr.Status)
 	}

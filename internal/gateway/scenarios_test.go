@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"testing"
 
@@ -57,15 +56,7 @@ func TestScenarios(t *testing.T) {
 			continue
 		}
 		cfg := table.PluginConfiguration(s)
-		key := s.Config
-		switch {
-		case s.RawConfig != nil:
-			key = "raw:" + s.Name
-		case scenarios.RemoteValidator(cfg):
-			// Remote answers are cached in the host's shared data: each scenario starts with an empty
-			// cache, as the table assumes, so each gets its own gateway.
-			key = s.Config + "#" + s.Name
-		}
+		key := table.GroupKey(s)
 		g := byKey[key]
 		if g == nil {
 			g = &group{key: key, cfg: cfg, rejected: s.Expect.Configure == "rejected"}
@@ -203,10 +194,8 @@ func runScenario(t *testing.T, tg *testGateway, s scenarios.Scenario) {
 		}
 	}
 	after := tg.counters(t)
-	for _, name := range unionKeys(before, after, x.Metrics) {
-		if d := after[name] - before[name]; d != x.Metrics[name] {
-			t.Errorf("counter %s moved by %d, want %d", name, d, x.Metrics[name])
-		}
+	for _, p := range scenarios.MetricProblems(before, after, x.Metrics) {
+		t.Error(p)
 	}
 	logs := tg.log.String()[logMark:]
 	for _, w := range x.LogContains {
@@ -224,19 +213,4 @@ func checkNoSecrets(t *testing.T, tg *testGateway, s scenarios.Scenario) {
 			t.Errorf("a log leaks a secret (%.12s...)", sec)
 		}
 	}
-}
-
-func unionKeys(maps ...map[string]uint64) []string {
-	seen := map[string]bool{}
-	for _, m := range maps {
-		for k := range m {
-			seen[k] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
