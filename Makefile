@@ -41,18 +41,18 @@ test-bridge:
 # Each fuzz target for FUZZTIME (go test -fuzz runs one target per invocation).
 FUZZ_TARGETS := \
 	./filter/bearer:FuzzParse \
-	./filter/bearer:FuzzSum256 \
+	./filter/digest:FuzzSum256 \
 	./filter/pairs:FuzzDecode \
 	./filter/pathcheck:FuzzCheck \
 	./filter/strictjson:FuzzParse \
 	./filter/policy:FuzzParseConfig \
 	./filter/policy:FuzzDecodeRequirement \
-	./filter/policy:FuzzRemoteAnswer \
-	./filter/policy:FuzzDecodeEntry \
+	./filter/validator:FuzzRemoteAnswer \
+	./filter/sharedcache:FuzzDecodeEntry \
 	./filter/policy:FuzzDecide \
-	./filter/policy:FuzzRemoteRequest \
-	jwt:./filter/policy:FuzzJWTParse \
-	jwt:./filter/policy:FuzzParseJWKS \
+	./filter/validator:FuzzRemoteRequest \
+	./filter/validator:FuzzJWTParse \
+	./filter/validator:FuzzParseJWKS \
 	./e2e/hardening:FuzzModuleDecision
 
 fuzz: build

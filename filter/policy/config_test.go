@@ -2,6 +2,9 @@ package policy
 
 import (
 	"errors"
+	"github.com/scope-gate/scope-gate/filter/config"
+	"github.com/scope-gate/scope-gate/filter/confjson"
+	"github.com/scope-gate/scope-gate/filter/validator"
 	"strings"
 	"testing"
 )
@@ -10,13 +13,13 @@ func TestParseDefaults(t *testing.T) {
 	for _, in := range []string{"", "  \n", "{}"} {
 		c := mustParse(t, in)
 		if c.MetadataNamespace != "scope_gate" || c.Realm != "api" || c.FullScope != "full" ||
-			c.DefaultRoute != DefaultBearer || c.Mode != ModeEnforce || c.Validator != nil || len(c.TokenKinds) != 0 {
+			c.DefaultRoute != config.DefaultBearer || c.Mode != config.ModeEnforce || c.Validator != nil || len(c.TokenKinds) != 0 {
 			t.Errorf("Parse(%q) defaults wrong: %+v", in, c)
 		}
-		if c.Cache != (CacheConfig{TTLSeconds: 60, NegativeTTLSeconds: 10, MaxEntries: 10000}) {
+		if c.Cache != (config.CacheConfig{TTLSeconds: 60, NegativeTTLSeconds: 10, MaxEntries: 10000}) {
 			t.Errorf("cache defaults: %+v", c.Cache)
 		}
-		want := UpstreamHeaders{Subject: "x-scope-gate-subject", SubjectType: "x-scope-gate-subject-type", Scopes: "x-scope-gate-scopes", Decision: "x-scope-gate-decision"}
+		want := config.UpstreamHeaders{Subject: "x-scope-gate-subject", SubjectType: "x-scope-gate-subject-type", Scopes: "x-scope-gate-scopes", Decision: "x-scope-gate-decision"}
 		if c.Upstream != want {
 			t.Errorf("upstream defaults: %+v", c.Upstream)
 		}
@@ -45,7 +48,7 @@ func TestParseAllKeys(t *testing.T) {
 		"cache": {"ttl_seconds": 5, "negative_ttl_seconds": 0, "max_entries": 1},
 		"upstream_headers": {"subject": "X-User", "subject_type": "", "scopes": "x-scopes", "decision": "x-d", "strip_authorization": true}
 	}`)
-	if c.MetadataNamespace != "acme.auth" || c.Realm != "acme" || c.FullScope != "" || c.DefaultRoute != DefaultPublic || c.Mode != ModeReport {
+	if c.MetadataNamespace != "acme.auth" || c.Realm != "acme" || c.FullScope != "" || c.DefaultRoute != config.DefaultPublic || c.Mode != config.ModeReport {
 		t.Fatalf("scalars: %+v", c)
 	}
 	if c.TokenKinds[0].Prefix != "a_long_" || c.TokenKinds[1].Prefix != "a_" {
@@ -54,10 +57,10 @@ func TestParseAllKeys(t *testing.T) {
 	if got := strings.Join(c.TokenKinds[1].Scopes, " "); got != "a b" {
 		t.Fatalf("kind scopes not sorted and deduplicated: %q", got)
 	}
-	if c.Cache != (CacheConfig{TTLSeconds: 5, NegativeTTLSeconds: 0, MaxEntries: 1}) {
+	if c.Cache != (config.CacheConfig{TTLSeconds: 5, NegativeTTLSeconds: 0, MaxEntries: 1}) {
 		t.Fatalf("cache %+v", c.Cache)
 	}
-	if c.Upstream != (UpstreamHeaders{Subject: "x-user", Scopes: "x-scopes", Decision: "x-d", StripAuthorization: true}) {
+	if c.Upstream != (config.UpstreamHeaders{Subject: "x-user", Scopes: "x-scopes", Decision: "x-d", StripAuthorization: true}) {
 		t.Fatalf("upstream %+v", c.Upstream)
 	}
 	if got := strings.Join(c.SpoofableHeaders(), ","); got != "x-user,x-scopes,x-d" {
@@ -96,7 +99,7 @@ func TestParseErrors(t *testing.T) {
 		{"validator not object", `{"validator": "static"}`, "$.validator: must be an object, got string"},
 		{"validator without type", `{"validator": {}}`, `$.validator.type: is required ("static", "introspection", "forward" or "jwt")`},
 		{"validator unknown type", `{"validator": {"type": "magic"}}`, `$.validator.type: must be "static", "introspection", "forward" or "jwt", got "magic"`},
-		{"validator not yet built", `{"validator": {"type": "jwt"}}`, jwtTypeOnlyError},
+		{"validator not yet built", `{"validator": {"type": "jwt"}}`, jwtTypeOnlyError()},
 		{"remote without cluster", `{"validator": {"type": "introspection", "authority": "idp", "path": "/i"}}`, "$.validator.cluster: is required"},
 		{"remote without path", `{"validator": {"type": "forward", "cluster": "api", "authority": "api"}}`, "$.validator.path: is required"},
 		{"remote bad path", `{"validator": {"type": "forward", "cluster": "api", "authority": "api", "path": "account"}}`, `$.validator.path: must start with '/' and be visible ASCII, got "account"`},
@@ -145,7 +148,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.in))
-			var ce *Error
+			var ce *confjson.Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("Parse error = %v, want a *policy.Error", err)
 			}
@@ -162,7 +165,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestStaticLookup(t *testing.T) {
 	c := mustParse(t, referenceConfig())
-	s := c.Validator.(*StaticValidator)
+	s := c.Validator.(*validator.Static)
 	if s.Len() != 5 {
 		t.Fatalf("Len = %d", s.Len())
 	}
@@ -170,15 +173,15 @@ func TestStaticLookup(t *testing.T) {
 		name   string
 		token  string
 		at     int64
-		want   Result
+		want   validator.Result
 		scopes string
 	}{
-		{"known", accountToken, now, Valid, ""},
-		{"upper-case hash in config", scopedToken, now, Valid, "apps:read workspace:read"},
-		{"unknown", unknownToken, now, Invalid, ""},
-		{"expired", expiredToken, now, Invalid, ""},
-		{"one second before expiry", ssoToken, futureExpires - 1, Valid, ""},
-		{"at expiry", ssoToken, futureExpires, Invalid, ""},
+		{"known", accountToken, now, validator.Valid, ""},
+		{"upper-case hash in config", scopedToken, now, validator.Valid, "apps:read workspace:read"},
+		{"unknown", unknownToken, now, validator.Invalid, ""},
+		{"expired", expiredToken, now, validator.Invalid, ""},
+		{"one second before expiry", ssoToken, futureExpires - 1, validator.Valid, ""},
+		{"at expiry", ssoToken, futureExpires, validator.Invalid, ""},
 	}
 	for _, tc := range tests {
 		v := s.Lookup(hashOf(tc.token), tc.at)
@@ -190,22 +193,23 @@ func TestStaticLookup(t *testing.T) {
 
 func TestParseRemoteValidators(t *testing.T) {
 	c := mustParse(t, `{"validator": {"type": "introspection", "cluster": "idp", "authority": "idp.example", "path": "/oauth2/introspect", "timeout_ms": 250, "client_id": "scope gate", "client_secret": "s3cr:t"}}`)
-	r := c.Validator.(*RemoteValidator)
+	r := c.Validator.(*validator.Remote)
 	if r.Kind != "introspection" || r.Cluster != "idp" || r.Method != "POST" || r.TimeoutMillis != 250 {
 		t.Fatalf("introspection: %+v", r)
 	}
 	want := [][2]string{{":method", "POST"}, {":path", "/oauth2/introspect"}, {":authority", "idp.example"}, {"accept", "application/json"},
 		{"content-type", "application/x-www-form-urlencoded"}, {"authorization", "Basic c2NvcGUrZ2F0ZTpzM2NyJTNBdA=="}} // base64("scope+gate:s3cr%3At")
-	if len(r.headers) != len(want) {
-		t.Fatalf("headers %v", r.headers)
+	headers, _ := r.Request("t")
+	if len(headers) != len(want) {
+		t.Fatalf("headers %v", headers)
 	}
 	for i := range want {
-		if r.headers[i] != want[i] {
-			t.Fatalf("header %d = %v, want %v", i, r.headers[i], want[i])
+		if headers[i] != want[i] {
+			t.Fatalf("header %d = %v, want %v", i, headers[i], want[i])
 		}
 	}
 	f := mustParse(t, `{"validator": {"type": "forward", "cluster": "api", "authority": "api.dify.example", "path": "/openapi/v1/account"}}`)
-	fr := f.Validator.(*RemoteValidator)
+	fr := f.Validator.(*validator.Remote)
 	if fr.Kind != "forward" || fr.Method != "GET" || fr.TimeoutMillis != 500 {
 		t.Fatalf("forward defaults: %+v", fr)
 	}
@@ -213,10 +217,32 @@ func TestParseRemoteValidators(t *testing.T) {
 
 func TestParseRoutesMap(t *testing.T) {
 	c := mustParse(t, `{"validator": {"type": "static", "tokens": []}, "routes": {"apps-list": {"required_scope": "apps:read"}, "login": {"auth": "none"}}}`)
-	if r := c.Routes["apps-list"]; r == nil || r.ScopeText != "apps:read" || r.Public {
+	if r := c.RouteRequirements["apps-list"]; r == nil || r.ScopeText != "apps:read" || r.Public {
 		t.Fatalf("apps-list: %+v", r)
 	}
-	if r := c.Routes["login"]; r == nil || !r.Public {
+	if r := c.RouteRequirements["login"]; r == nil || !r.Public {
 		t.Fatalf("login: %+v", r)
+	}
+}
+
+// jwtTypeOnlyError is what {"validator": {"type": "jwt"}} gives: natively and in the jwt build the JWT
+// validator's first missing key; in the default module a refusal naming the variant.
+func jwtTypeOnlyError() string {
+	if validator.JWTSupported {
+		return "$.validator.issuer: is required (the token's iss must equal it)"
+	}
+	return `$.validator.type: "jwt" needs the scope-gate-jwt.wasm build (this module is built without JWT support)`
+}
+
+// TestJWTUnderstoodNatively: every native tool (the offline check among them) reads JWT configurations, with
+// the clusters the validator calls, whatever the build tags; only the default wasm module refuses them.
+func TestJWTUnderstoodNatively(t *testing.T) {
+	if !validator.JWTSupported {
+		t.Fatal("a native build without JWT support: the offline check would reject every JWT configuration")
+	}
+	c := mustParse(t, `{"validator": {"type": "jwt", "issuer": "https://idp", "audience": "api", "jwks_cluster": "idp",
+		"jwks_authority": "idp.example", "jwks_path": "/jwks"}}`)
+	if c.Validator.Type() != "jwt" || len(c.Validator.Clusters()) != 1 || c.Validator.Clusters()[0].Name != "idp" {
+		t.Fatalf("validator %s, clusters %v", c.Validator.Type(), c.Validator.Clusters())
 	}
 }

@@ -1,6 +1,6 @@
-//go:build !jwt
+//go:build wasip1 && !jwt
 
-package policy
+package validator
 
 import "testing"
 

@@ -1,16 +1,27 @@
-package policy
+package sharedcache
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/scope-gate/scope-gate/filter/digest"
+	. "github.com/scope-gate/scope-gate/filter/validator"
 )
 
+var (
+	accountToken = "dfoa_" + strings.Repeat("A", 43)
+	ssoToken     = "dfoe_" + strings.Repeat("B", 43)
+	now          = int64(1795000000)
+)
+
+func hashOf(tok string) digest.Hash { return digest.Sum(tok) }
+
 func TestCacheExpiry(t *testing.T) {
-	c := mustParse(t, `{"cache": {"ttl_seconds": 60, "negative_ttl_seconds": 10}}`)
-	zero := mustParse(t, `{"cache": {"ttl_seconds": 0, "negative_ttl_seconds": 0}}`)
+	c := New("fp", 60, 10, 100)
+	zero := New("fp", 0, 0, 100)
 	tests := []struct {
 		name   string
-		cfg    *Config
+		cfg    *Cache
 		v      Result
 		exp    int64
 		until  int64
@@ -26,7 +37,7 @@ func TestCacheExpiry(t *testing.T) {
 		{"negative ttl 0 disables negative caching", zero, Invalid, 0, now, false},
 	}
 	for _, tc := range tests {
-		until, ok := tc.cfg.CacheExpiry(Validation{Result: tc.v}, tc.exp, now)
+		until, ok := tc.cfg.Expiry(Validation{Result: tc.v}, tc.exp, now)
 		if until != tc.until || ok != tc.cached {
 			t.Errorf("%s: %d %v, want %d %v", tc.name, until, ok, tc.until, tc.cached)
 		}
@@ -72,19 +83,19 @@ func TestCacheEntryRoundTrip(t *testing.T) {
 }
 
 func TestCacheKeyBoundedAndFingerprinted(t *testing.T) {
-	a := mustParse(t, `{"cache":{"max_entries":3},"validator":{"type":"forward","cluster":"a","authority":"a","path":"/a"}}`)
-	b := mustParse(t, `{"cache":{"max_entries":3},"validator":{"type":"forward","cluster":"a","authority":"a","path":"/b"}}`)
+	a := New("forward\x00a\x00a\x00/a\x00GET\x00", 60, 10, 3)
+	b := New("forward\x00a\x00a\x00/b\x00GET\x00", 60, 10, 3)
 	keys := map[string]bool{}
 	for i := 0; i < 200; i++ {
-		keys[a.CacheKey(hashOf(strings.Repeat("t", i+1)))] = true
+		keys[a.Key(hashOf(strings.Repeat("t", i+1)))] = true
 	}
 	if len(keys) != 3 {
 		t.Fatalf("%d distinct keys for max_entries 3", len(keys))
 	}
-	if a.CacheKey(hashOf("x")) == b.CacheKey(hashOf("x")) {
+	if a.Key(hashOf("x")) == b.Key(hashOf("x")) {
 		t.Fatal("two validators share cache keys")
 	}
-	if k := a.CacheKey(hashOf(accountToken)); strings.Contains(k, accountToken) || strings.Contains(k, hashOf(accountToken).Hex()) {
+	if k := a.Key(hashOf(accountToken)); strings.Contains(k, accountToken) || strings.Contains(k, hashOf(accountToken).Hex()) {
 		t.Fatalf("cache key reveals the token or its hash: %s", k)
 	}
 }
