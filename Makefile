@@ -32,8 +32,8 @@ test: build test-native test-bridge
 
 test-native:
 	SCOPE_GATE_WASM=$(CURDIR)/$(WASM) SCOPE_GATE_JWT_WASM=$(CURDIR)/$(WASM_JWT) $(GO) test -count=1 ./...
-	$(GO) test -count=1 -tags jwt ./filter/policy/ ./filter/plugin/
-	$(GO) test -count=1 -tags jwt,jwt_gojose ./filter/policy/ ./filter/plugin/
+	$(GO) test -count=1 -tags jwt ./filter/validator/ ./filter/policy/ ./filter/plugin/
+	$(GO) test -count=1 -tags jwt,jwt_gojose ./filter/validator/ ./filter/policy/ ./filter/plugin/
 
 test-bridge:
 	cd $(BRIDGE) && $(GO) test -count=1 ./...

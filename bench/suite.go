@@ -335,16 +335,30 @@ func (fx *nativeFixture) request() policy.Request {
 	return policy.Request{Path: fx.path, Method: fx.method, AuthCount: fx.authCount, Authorization: fx.firstAuth}
 }
 
-// requirement resolves the route's requirement in the plugin's order: route block, virtual host block,
-// default (the configured routes map is not used by the cases measured here).
+// requirement resolves the route's requirement in the plugin's order (policy.Resolve); the fixture is the
+// lookup (the configured routes map is not used by the cases measured here, so the route has no name).
 func (fx *nativeFixture) requirement() *policy.Requirement {
-	switch {
-	case fx.hasRoute:
-		return fx.reqs.Get(fx.routeBlock)
-	case fx.hasVhost:
-		return fx.reqs.Get(fx.vhostBlock)
+	req, _, _ := fx.cfg.Resolve(fx)
+	return req
+}
+
+// RouteBlock implements policy.Lookup.
+func (fx *nativeFixture) RouteBlock() (*policy.Requirement, bool, error) {
+	if !fx.hasRoute {
+		return nil, false, nil
 	}
-	return fx.cfg.DefaultRequirement()
+	return fx.reqs.Get(fx.routeBlock), true, nil
+}
+
+// RouteName implements policy.Lookup: the measured routes have no name.
+func (fx *nativeFixture) RouteName() ([]byte, bool, error) { return nil, false, nil }
+
+// VirtualHostBlock implements policy.Lookup.
+func (fx *nativeFixture) VirtualHostBlock() (*policy.Requirement, bool, error) {
+	if !fx.hasVhost {
+		return nil, false, nil
+	}
+	return fx.reqs.Get(fx.vhostBlock), true, nil
 }
 
 // decide is the plugin's request path without the host: requirement, Check, then the static lookup or the
@@ -358,7 +372,7 @@ func (fx *nativeFixture) decide() (int, error) {
 		d = cfg.Deny(ch.Verdict, req)
 	} else {
 		switch v := cfg.Validator.(type) {
-		case *validator.Static:
+		case validator.Local:
 			d = cfg.Authorize(req, ch.Kind, v.Lookup(ch.Hash, fx.nowUnix))
 		case *validator.Remote:
 			val, ok := sharedcache.DecodeEntry(fx.sharedData[cfg.SharedCache().Key(ch.Hash)], ch.Hash, fx.nowUnix)
@@ -422,7 +436,7 @@ func (s *Suite) authzService() (*authzService, error) {
 	if err != nil {
 		return nil, err
 	}
-	static, ok := cfg.Validator.(*validator.Static)
+	static, ok := cfg.Validator.(validator.Local)
 	if !ok {
 		return nil, errors.New("bench: ext_authz service needs the static reference configuration")
 	}

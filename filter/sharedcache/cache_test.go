@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/scope-gate/scope-gate/filter/digest"
-	. "github.com/scope-gate/scope-gate/filter/validator"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 var (
@@ -22,22 +22,22 @@ func TestCacheExpiry(t *testing.T) {
 	tests := []struct {
 		name   string
 		cfg    *Cache
-		v      Result
+		v      validator.Result
 		exp    int64
 		until  int64
 		cached bool
 	}{
-		{"valid, no exp", c, Valid, 0, now + 60, true},
-		{"valid, exp later than ttl", c, Valid, now + 3600, now + 60, true},
-		{"valid, exp 2 s ahead caps the ttl", c, Valid, now + 2, now + 2, true},
-		{"valid, exp now", c, Valid, now, now, false},
-		{"invalid", c, Invalid, 0, now + 10, true},
-		{"unavailable never cached", c, Unavailable, 0, 0, false},
-		{"ttl 0 disables positive caching", zero, Valid, 0, now, false},
-		{"negative ttl 0 disables negative caching", zero, Invalid, 0, now, false},
+		{"valid, no exp", c, validator.Valid, 0, now + 60, true},
+		{"valid, exp later than ttl", c, validator.Valid, now + 3600, now + 60, true},
+		{"valid, exp 2 s ahead caps the ttl", c, validator.Valid, now + 2, now + 2, true},
+		{"valid, exp now", c, validator.Valid, now, now, false},
+		{"invalid", c, validator.Invalid, 0, now + 10, true},
+		{"unavailable never cached", c, validator.Unavailable, 0, 0, false},
+		{"ttl 0 disables positive caching", zero, validator.Valid, 0, now, false},
+		{"negative ttl 0 disables negative caching", zero, validator.Invalid, 0, now, false},
 	}
 	for _, tc := range tests {
-		until, ok := tc.cfg.Expiry(Validation{Result: tc.v}, tc.exp, now)
+		until, ok := tc.cfg.Expiry(validator.Validation{Result: tc.v}, tc.exp, now)
 		if until != tc.until || ok != tc.cached {
 			t.Errorf("%s: %d %v, want %d %v", tc.name, until, ok, tc.until, tc.cached)
 		}
@@ -46,13 +46,13 @@ func TestCacheExpiry(t *testing.T) {
 
 func TestCacheEntryRoundTrip(t *testing.T) {
 	h := hashOf(accountToken)
-	v := Validation{Result: Valid, Subject: "user@example.com", SubjectType: "account", Scopes: []string{"a", "b"}, ScopesText: "a b"}
+	v := validator.Validation{Result: validator.Valid, Subject: "user@example.com", SubjectType: "account", Scopes: []string{"a", "b"}, ScopesText: "a b"}
 	buf, ok := EncodeEntry(h, v, now+5)
 	if !ok {
 		t.Fatal("not encodable")
 	}
 	got, ok := DecodeEntry(buf, h, now)
-	if !ok || got.Result != Valid || got.Subject != v.Subject || got.SubjectType != v.SubjectType || got.ScopesText != "a b" || strings.Join(got.Scopes, ",") != "a,b" {
+	if !ok || got.Result != validator.Valid || got.Subject != v.Subject || got.SubjectType != v.SubjectType || got.ScopesText != "a b" || strings.Join(got.Scopes, ",") != "a,b" {
 		t.Fatalf("round trip: %+v %v", got, ok)
 	}
 	if _, ok := DecodeEntry(buf, h, now+5); ok {
@@ -69,15 +69,15 @@ func TestCacheEntryRoundTrip(t *testing.T) {
 	if _, ok := DecodeEntry(append(buf, 0), h, now); ok {
 		t.Fatal("entry with trailing bytes accepted")
 	}
-	neg, _ := EncodeEntry(h, Validation{Result: Invalid}, now+1)
-	if got, ok := DecodeEntry(neg, h, now); !ok || got.Result != Invalid {
+	neg, _ := EncodeEntry(h, validator.Validation{Result: validator.Invalid}, now+1)
+	if got, ok := DecodeEntry(neg, h, now); !ok || got.Result != validator.Invalid {
 		t.Fatalf("negative entry: %+v %v", got, ok)
 	}
-	unavail, _ := EncodeEntry(h, Validation{Result: Unavailable}, now+1)
+	unavail, _ := EncodeEntry(h, validator.Validation{Result: validator.Unavailable}, now+1)
 	if _, ok := DecodeEntry(unavail, h, now); ok {
 		t.Fatal("an unavailable entry must never be served")
 	}
-	if _, ok := EncodeEntry(h, Validation{Result: Valid, Subject: strings.Repeat("x", 70000)}, now+1); ok {
+	if _, ok := EncodeEntry(h, validator.Validation{Result: validator.Valid, Subject: strings.Repeat("x", 70000)}, now+1); ok {
 		t.Fatal("oversized subject encoded")
 	}
 }
@@ -102,12 +102,12 @@ func TestCacheKeyBoundedAndFingerprinted(t *testing.T) {
 
 func FuzzDecodeEntry(f *testing.F) {
 	h := hashOf(accountToken)
-	good, _ := EncodeEntry(h, Validation{Result: Valid, Subject: "s", ScopesText: "a b"}, now+10)
+	good, _ := EncodeEntry(h, validator.Validation{Result: validator.Valid, Subject: "s", ScopesText: "a b"}, now+10)
 	f.Add(good)
 	f.Add([]byte{1, 1})
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		v, ok := DecodeEntry(buf, h, now)
-		if ok && v.Result != Valid && v.Result != Invalid {
+		if ok && v.Result != validator.Valid && v.Result != validator.Invalid {
 			t.Fatalf("served result %v", v.Result)
 		}
 	})

@@ -55,3 +55,22 @@ func mustParse(t testing.TB, js string) *testConfig {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func hashHex(tok string) string { return digest.Sum(tok).Hex() }
+
+// referenceConfig is the reference backend's setup: dfoa_/dfoe_ kinds and a static table.
+func referenceConfig() string {
+	return `{
+  "token_kinds": [
+    {"prefix": "dfoa_", "subject_type": "account", "scopes": ["full"]},
+    {"prefix": "dfoe_", "subject_type": "external_sso", "scopes": ["apps:run", "apps:read:permitted-external"]}
+  ],
+  "validator": {"type": "static", "tokens": [
+    {"sha256": "` + hashHex(accountToken) + `", "subject": "user@example.com"},
+    {"sha256": "` + hashHex(ssoToken) + `", "subject": "sso@example.com", "expires_at": ` + itoa(futureExpires) + `},
+    {"sha256": "` + strings.ToUpper(hashHex(scopedToken)) + `", "subject": "narrow", "scopes": ["apps:read", "workspace:read"]},
+    {"sha256": "` + hashHex(expiredToken) + `", "subject": "old", "expires_at": ` + itoa(pastExpires) + `},
+    {"sha256": "` + hashHex(serviceKey) + `", "subject": "service"}
+  ]}
+}`
+}

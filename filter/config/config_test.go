@@ -1,40 +1,40 @@
-package policy
+package config
 
 import (
 	"errors"
-	"github.com/scope-gate/scope-gate/filter/config"
-	"github.com/scope-gate/scope-gate/filter/confjson"
-	"github.com/scope-gate/scope-gate/filter/validator"
 	"strings"
 	"testing"
+
+	"github.com/scope-gate/scope-gate/filter/confjson"
+	"github.com/scope-gate/scope-gate/filter/pathcheck"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
+
+func mustParse(t testing.TB, js string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(js))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c
+}
 
 func TestParseDefaults(t *testing.T) {
 	for _, in := range []string{"", "  \n", "{}"} {
 		c := mustParse(t, in)
 		if c.MetadataNamespace != "scope_gate" || c.Realm != "api" || c.FullScope != "full" ||
-			c.DefaultRoute != config.DefaultBearer || c.Mode != config.ModeEnforce || c.Validator != nil || len(c.TokenKinds) != 0 {
+			c.DefaultRoute != DefaultBearer || c.Mode != ModeEnforce || c.Validator != nil || len(c.TokenKinds) != 0 {
 			t.Errorf("Parse(%q) defaults wrong: %+v", in, c)
 		}
-		if c.Cache != (config.CacheConfig{TTLSeconds: 60, NegativeTTLSeconds: 10, MaxEntries: 10000}) {
+		if c.Cache != (CacheConfig{TTLSeconds: 60, NegativeTTLSeconds: 10, MaxEntries: 10000}) {
 			t.Errorf("cache defaults: %+v", c.Cache)
 		}
-		want := config.UpstreamHeaders{Subject: "x-scope-gate-subject", SubjectType: "x-scope-gate-subject-type", Scopes: "x-scope-gate-scopes", Decision: "x-scope-gate-decision"}
+		want := UpstreamHeaders{Subject: "x-scope-gate-subject", SubjectType: "x-scope-gate-subject-type", Scopes: "x-scope-gate-scopes", Decision: "x-scope-gate-decision"}
 		if c.Upstream != want {
 			t.Errorf("upstream defaults: %+v", c.Upstream)
 		}
-		if got := strings.Join(c.RouteBlockPath(), "."); got != "xds.route_metadata.filter_metadata.scope_gate" {
-			t.Errorf("route path %s", got)
-		}
-		if got := strings.Join(c.VirtualHostBlockPath(), "."); got != "xds.virtual_host_metadata.filter_metadata.scope_gate" {
-			t.Errorf("vhost path %s", got)
-		}
-		if got := strings.Join(c.SpoofableHeaders(), ","); got != "x-scope-gate-subject,x-scope-gate-subject-type,x-scope-gate-scopes,x-scope-gate-decision" {
-			t.Errorf("spoofable %s", got)
-		}
-		// No validator: the default requirement (bearer) is a configuration error, never a pass.
-		if c.DefaultRequirement().Problem == "" {
-			t.Error("default bearer route without validator must be misconfigured")
+		if !c.BypassCORSPreflight || c.PathRules != (pathcheck.Rules{}) || c.Routes != nil {
+			t.Errorf("defaults: %+v", c)
 		}
 	}
 }
@@ -48,7 +48,7 @@ func TestParseAllKeys(t *testing.T) {
 		"cache": {"ttl_seconds": 5, "negative_ttl_seconds": 0, "max_entries": 1},
 		"upstream_headers": {"subject": "X-User", "subject_type": "", "scopes": "x-scopes", "decision": "x-d", "strip_authorization": true}
 	}`)
-	if c.MetadataNamespace != "acme.auth" || c.Realm != "acme" || c.FullScope != "" || c.DefaultRoute != config.DefaultPublic || c.Mode != config.ModeReport {
+	if c.MetadataNamespace != "acme.auth" || c.Realm != "acme" || c.FullScope != "" || c.DefaultRoute != DefaultPublic || c.Mode != ModeReport {
 		t.Fatalf("scalars: %+v", c)
 	}
 	if c.TokenKinds[0].Prefix != "a_long_" || c.TokenKinds[1].Prefix != "a_" {
@@ -57,21 +57,20 @@ func TestParseAllKeys(t *testing.T) {
 	if got := strings.Join(c.TokenKinds[1].Scopes, " "); got != "a b" {
 		t.Fatalf("kind scopes not sorted and deduplicated: %q", got)
 	}
-	if c.Cache != (config.CacheConfig{TTLSeconds: 5, NegativeTTLSeconds: 0, MaxEntries: 1}) {
+	if c.Cache != (CacheConfig{TTLSeconds: 5, NegativeTTLSeconds: 0, MaxEntries: 1}) {
 		t.Fatalf("cache %+v", c.Cache)
 	}
-	if c.Upstream != (config.UpstreamHeaders{Subject: "x-user", Scopes: "x-scopes", Decision: "x-d", StripAuthorization: true}) {
+	if c.Upstream != (UpstreamHeaders{Subject: "x-user", Scopes: "x-scopes", Decision: "x-d", StripAuthorization: true}) {
 		t.Fatalf("upstream %+v", c.Upstream)
 	}
-	if got := strings.Join(c.SpoofableHeaders(), ","); got != "x-user,x-scopes,x-d" {
-		t.Fatalf("spoofable %s", got)
-	}
-	if !c.DefaultRequirement().Public {
-		t.Fatal("default_route public")
+	if c.TokenKinds[1].ScopesText != "a b" {
+		t.Fatalf("kind scopes text %q", c.TokenKinds[1].ScopesText)
 	}
 }
 
-// TestParseErrors covers every way a configuration is refused; each error names the JSON path.
+// TestParseErrors covers every way the configuration document is refused; each error names the JSON path.
+// (A routes entry that is not a valid requirement is refused when the policy is compiled: policy's
+// TestCompileRouteErrors.)
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string
@@ -113,9 +112,6 @@ func TestParseErrors(t *testing.T) {
 		{"routes not object", `{"routes": []}`, "$.routes: must be an object mapping route names to requirements, got array"},
 		{"routes entry not object", `{"routes": {"apps": "apps:read"}}`, `$.routes["apps"]: must be an object of strings, got string`},
 		{"routes non-string leaf", `{"routes": {"apps": {"required_scope": 1}}}`, `$.routes["apps"].required_scope: must be a string, got number`},
-		{"routes unknown key", `{"validator": {"type": "static", "tokens": []}, "routes": {"apps": {"scope": "a"}}}`, `$.routes["apps"]: unknown key "scope" (known: auth, required_scope, subject_types)`},
-		{"routes scope on public", `{"routes": {"apps": {"auth": "none", "required_scope": "a"}}}`, `$.routes["apps"]: required_scope and subject_types need a bearer, but auth is "none"`},
-		{"routes bearer without validator", `{"routes": {"apps": {"required_scope": "a"}}}`, `$.routes["apps"]: route requires a bearer token but no validator is configured`},
 		{"routes empty name", `{"routes": {"": {"auth": "none"}}}`, `$.routes[""]: route name must not be empty`},
 		{"static unknown key", `{"validator": {"type": "static", "tokens": [], "ttl": 1}}`, "$.validator.ttl: unknown key"},
 		{"static without tokens", `{"validator": {"type": "static"}}`, "$.validator.tokens: is required"},
@@ -163,65 +159,19 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestStaticLookup(t *testing.T) {
-	c := mustParse(t, referenceConfig())
-	s := c.Validator.(*validator.Static)
-	if s.Len() != 5 {
-		t.Fatalf("Len = %d", s.Len())
+func TestParseRoutesMap(t *testing.T) {
+	c := mustParse(t, `{"routes": {"apps-list": {"required_scope": "apps:read"}, "login": {"auth": "none"}}}`)
+	want := []Route{
+		{Name: "apps-list", Path: `$.routes["apps-list"]`, Fields: [][2]string{{"required_scope", "apps:read"}}},
+		{Name: "login", Path: `$.routes["login"]`, Fields: [][2]string{{"auth", "none"}}},
 	}
-	tests := []struct {
-		name   string
-		token  string
-		at     int64
-		want   validator.Result
-		scopes string
-	}{
-		{"known", accountToken, now, validator.Valid, ""},
-		{"upper-case hash in config", scopedToken, now, validator.Valid, "apps:read workspace:read"},
-		{"unknown", unknownToken, now, validator.Invalid, ""},
-		{"expired", expiredToken, now, validator.Invalid, ""},
-		{"one second before expiry", ssoToken, futureExpires - 1, validator.Valid, ""},
-		{"at expiry", ssoToken, futureExpires, validator.Invalid, ""},
-	}
-	for _, tc := range tests {
-		v := s.Lookup(hashOf(tc.token), tc.at)
-		if v.Result != tc.want || v.ScopesText != tc.scopes {
-			t.Errorf("%s: Lookup = %+v, want %v %q", tc.name, v, tc.want, tc.scopes)
-		}
-	}
-}
-
-func TestParseRemoteValidators(t *testing.T) {
-	c := mustParse(t, `{"validator": {"type": "introspection", "cluster": "idp", "authority": "idp.example", "path": "/oauth2/introspect", "timeout_ms": 250, "client_id": "scope gate", "client_secret": "s3cr:t"}}`)
-	r := c.Validator.(*validator.Remote)
-	if r.Kind != "introspection" || r.Cluster != "idp" || r.Method != "POST" || r.TimeoutMillis != 250 {
-		t.Fatalf("introspection: %+v", r)
-	}
-	want := [][2]string{{":method", "POST"}, {":path", "/oauth2/introspect"}, {":authority", "idp.example"}, {"accept", "application/json"},
-		{"content-type", "application/x-www-form-urlencoded"}, {"authorization", "Basic c2NvcGUrZ2F0ZTpzM2NyJTNBdA=="}} // base64("scope+gate:s3cr%3At")
-	headers, _ := r.Request("t")
-	if len(headers) != len(want) {
-		t.Fatalf("headers %v", headers)
+	if len(c.Routes) != len(want) {
+		t.Fatalf("routes %+v", c.Routes)
 	}
 	for i := range want {
-		if headers[i] != want[i] {
-			t.Fatalf("header %d = %v, want %v", i, headers[i], want[i])
+		if c.Routes[i].Name != want[i].Name || c.Routes[i].Path != want[i].Path || len(c.Routes[i].Fields) != 1 || c.Routes[i].Fields[0] != want[i].Fields[0] {
+			t.Fatalf("route %d = %+v, want %+v", i, c.Routes[i], want[i])
 		}
-	}
-	f := mustParse(t, `{"validator": {"type": "forward", "cluster": "api", "authority": "api.dify.example", "path": "/openapi/v1/account"}}`)
-	fr := f.Validator.(*validator.Remote)
-	if fr.Kind != "forward" || fr.Method != "GET" || fr.TimeoutMillis != 500 {
-		t.Fatalf("forward defaults: %+v", fr)
-	}
-}
-
-func TestParseRoutesMap(t *testing.T) {
-	c := mustParse(t, `{"validator": {"type": "static", "tokens": []}, "routes": {"apps-list": {"required_scope": "apps:read"}, "login": {"auth": "none"}}}`)
-	if r := c.RouteRequirements["apps-list"]; r == nil || r.ScopeText != "apps:read" || r.Public {
-		t.Fatalf("apps-list: %+v", r)
-	}
-	if r := c.RouteRequirements["login"]; r == nil || !r.Public {
-		t.Fatalf("login: %+v", r)
 	}
 }
 
