@@ -3,6 +3,7 @@ package envoyconfig
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,6 +159,11 @@ func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
 				r.errorf(file, cp+".configuration", "$.validator.%s: no static cluster named %q (every validation would fail: 503)", cl.Key, cl.Name)
 			}
 		}
+	}
+	// The offline check reads "jwt" natively, but the default module refuses it at start (Envoy then rejects
+	// the configuration): say so when the filter loads the default module by its build name.
+	if cfg.Validator != nil && cfg.Validator.Type() == "jwt" && filepath.Base(f.ModuleFilename) == "scope-gate.wasm" {
+		r.errorf(file, cp+".vm_config.code.local.filename", "the jwt validator needs the scope-gate-jwt.wasm build: %s (the default module) refuses \"jwt\" at start", f.ModuleFilename)
 	}
 
 	hp := hcmPath(f)
