@@ -32,8 +32,8 @@ test: build test-native test-bridge
 
 test-native:
 	SCOPE_GATE_WASM=$(CURDIR)/$(WASM) SCOPE_GATE_JWT_WASM=$(CURDIR)/$(WASM_JWT) $(GO) test -count=1 ./...
-	$(GO) test -count=1 -tags jwt ./filter/policy/ ./filter/plugin/
-	$(GO) test -count=1 -tags jwt,jwt_gojose ./filter/policy/ ./filter/plugin/
+	$(GO) test -count=1 -tags jwt ./filter/validator/ ./filter/policy/ ./filter/plugin/
+	$(GO) test -count=1 -tags jwt,jwt_gojose ./filter/validator/ ./filter/policy/ ./filter/plugin/
 
 test-bridge:
 	cd $(BRIDGE) && $(GO) test -count=1 ./...
@@ -41,18 +41,18 @@ test-bridge:
 # Each fuzz target for FUZZTIME (go test -fuzz runs one target per invocation).
 FUZZ_TARGETS := \
 	./filter/bearer:FuzzParse \
-	./filter/bearer:FuzzSum256 \
+	./filter/digest:FuzzSum256 \
 	./filter/pairs:FuzzDecode \
 	./filter/pathcheck:FuzzCheck \
 	./filter/strictjson:FuzzParse \
 	./filter/policy:FuzzParseConfig \
 	./filter/policy:FuzzDecodeRequirement \
-	./filter/policy:FuzzRemoteAnswer \
-	./filter/policy:FuzzDecodeEntry \
+	./filter/validator:FuzzRemoteAnswer \
+	./filter/sharedcache:FuzzDecodeEntry \
 	./filter/policy:FuzzDecide \
-	./filter/policy:FuzzRemoteRequest \
-	jwt:./filter/policy:FuzzJWTParse \
-	jwt:./filter/policy:FuzzParseJWKS \
+	./filter/validator:FuzzRemoteRequest \
+	./filter/validator:FuzzJWTParse \
+	./filter/validator:FuzzParseJWKS \
 	./e2e/hardening:FuzzModuleDecision
 
 fuzz: build

@@ -14,6 +14,8 @@ import (
 
 	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/filter/sharedcache"
+	"github.com/scope-gate/scope-gate/filter/validator"
 	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
@@ -261,7 +263,7 @@ func (s *Suite) noopVM(p envoyhost.Profile) (*envoyhost.VM, envoyhost.Request, e
 // nativeFixture is a decision made by the pure packages with no host at all: the configuration parsed once,
 // the route's block as Envoy would hand it over, and the request's Authorization headers.
 type nativeFixture struct {
-	cfg                *policy.Config
+	cfg                *policy.Policy
 	reqs               *policy.RequirementCache
 	routeBlock         []byte // the route's block, when hasRoute
 	vhostBlock         []byte // the virtual host's block, when hasVhost
@@ -305,7 +307,7 @@ func (s *Suite) native(c Case) (*nativeFixture, error) {
 		}
 	}
 	if c.Remote {
-		rv, ok := cfg.Validator.(*policy.RemoteValidator)
+		rv, ok := cfg.Validator.(*validator.Remote)
 		if !ok {
 			return nil, fmt.Errorf("bench: %s: not a remote validator", c.Name)
 		}
@@ -315,15 +317,15 @@ func (s *Suite) native(c Case) (*nativeFixture, error) {
 			return nil, fmt.Errorf("bench: %s: check gave %v", c.Name, ch.Verdict)
 		}
 		v, exp, problem := rv.Answer(sc.Validator.Status, []byte(sc.Validator.Body), fx.nowUnix)
-		until, ok := cfg.CacheExpiry(v, exp, fx.nowUnix)
+		until, ok := cfg.SharedCache().Expiry(v, exp, fx.nowUnix)
 		if !ok {
 			return nil, fmt.Errorf("bench: %s: answer not cacheable (%s)", c.Name, problem)
 		}
-		entry, ok := policy.EncodeEntry(ch.Hash, v, until)
+		entry, ok := sharedcache.EncodeEntry(ch.Hash, v, until)
 		if !ok {
 			return nil, fmt.Errorf("bench: %s: entry not encodable", c.Name)
 		}
-		fx.sharedData = map[string][]byte{cfg.CacheKey(ch.Hash): entry}
+		fx.sharedData = map[string][]byte{cfg.SharedCache().Key(ch.Hash): entry}
 	}
 	return fx, nil
 }
@@ -333,16 +335,30 @@ func (fx *nativeFixture) request() policy.Request {
 	return policy.Request{Path: fx.path, Method: fx.method, AuthCount: fx.authCount, Authorization: fx.firstAuth}
 }
 
-// requirement resolves the route's requirement in the plugin's order: route block, virtual host block,
-// default (the configured routes map is not used by the cases measured here).
+// requirement resolves the route's requirement in the plugin's order (policy.Resolve); the fixture is the
+// lookup (the configured routes map is not used by the cases measured here, so the route has no name).
 func (fx *nativeFixture) requirement() *policy.Requirement {
-	switch {
-	case fx.hasRoute:
-		return fx.reqs.Get(fx.routeBlock)
-	case fx.hasVhost:
-		return fx.reqs.Get(fx.vhostBlock)
+	req, _, _ := fx.cfg.Resolve(fx)
+	return req
+}
+
+// RouteBlock implements policy.Lookup.
+func (fx *nativeFixture) RouteBlock() (*policy.Requirement, bool, error) {
+	if !fx.hasRoute {
+		return nil, false, nil
 	}
-	return fx.cfg.DefaultRequirement()
+	return fx.reqs.Get(fx.routeBlock), true, nil
+}
+
+// RouteName implements policy.Lookup: the measured routes have no name.
+func (fx *nativeFixture) RouteName() ([]byte, bool, error) { return nil, false, nil }
+
+// VirtualHostBlock implements policy.Lookup.
+func (fx *nativeFixture) VirtualHostBlock() (*policy.Requirement, bool, error) {
+	if !fx.hasVhost {
+		return nil, false, nil
+	}
+	return fx.reqs.Get(fx.vhostBlock), true, nil
 }
 
 // decide is the plugin's request path without the host: requirement, Check, then the static lookup or the
@@ -356,10 +372,10 @@ func (fx *nativeFixture) decide() (int, error) {
 		d = cfg.Deny(ch.Verdict, req)
 	} else {
 		switch v := cfg.Validator.(type) {
-		case *policy.StaticValidator:
+		case validator.Local:
 			d = cfg.Authorize(req, ch.Kind, v.Lookup(ch.Hash, fx.nowUnix))
-		case *policy.RemoteValidator:
-			val, ok := policy.DecodeEntry(fx.sharedData[cfg.CacheKey(ch.Hash)], ch.Hash, fx.nowUnix)
+		case *validator.Remote:
+			val, ok := sharedcache.DecodeEntry(fx.sharedData[cfg.SharedCache().Key(ch.Hash)], ch.Hash, fx.nowUnix)
 			if !ok {
 				return 0, errors.New("cache miss in the native remote case")
 			}
@@ -420,7 +436,7 @@ func (s *Suite) authzService() (*authzService, error) {
 	if err != nil {
 		return nil, err
 	}
-	static, ok := cfg.Validator.(*policy.StaticValidator)
+	static, ok := cfg.Validator.(validator.Local)
 	if !ok {
 		return nil, errors.New("bench: ext_authz service needs the static reference configuration")
 	}

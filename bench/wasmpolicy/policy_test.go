@@ -19,6 +19,7 @@ import (
 	"github.com/scope-gate/scope-gate/e2e/scenarios"
 	"github.com/scope-gate/scope-gate/filter/pairs"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 func BenchmarkAllowScopedInWasm(b *testing.B) {
@@ -52,7 +53,7 @@ func BenchmarkAllowScopedInWasm(b *testing.B) {
 		}
 	}
 	reqs := policy.NewRequirementCache(cfg, 4096)
-	static := cfg.Validator.(*policy.StaticValidator)
+	static := cfg.Validator.(*validator.Static)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

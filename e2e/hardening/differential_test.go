@@ -16,6 +16,7 @@ import (
 	"github.com/scope-gate/scope-gate/e2e/testkit"
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/filter/validator"
 	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
@@ -510,7 +511,7 @@ type outcome struct {
 // native decides a case with the pure packages, replicating the glue: remove spoofable headers, resolve the
 // requirement (route block, routes[route_name], virtual host block, default), count Authorization headers,
 // Decide with the static table at the host's clock, then render the reply or the upstream request.
-func native(cfg *policy.Config, c diffCase) outcome {
+func native(cfg *policy.Policy, c diffCase) outcome {
 	// The host lower-cases names, like Envoy's codec.
 	headers := make([][2]string, 0, len(c.headers))
 	for _, h := range c.headers {
@@ -545,8 +546,8 @@ func native(cfg *policy.Config, c diffCase) outcome {
 			request.AuthCount++
 		}
 	}
-	d := cfg.Decide(req, request, func(h bearer.Hash) policy.Validation {
-		return cfg.Validator.(*policy.StaticValidator).Lookup(h, nowUnix)
+	d := cfg.Decide(req, request, func(h bearer.Hash) validator.Validation {
+		return cfg.Validator.(*validator.Static).Lookup(h, nowUnix)
 	})
 	o := outcome{verdict: d.Verdict.String(), metric: d.Metric()}
 	if d.Verdict == policy.DenyAmbiguousPath {
@@ -572,7 +573,7 @@ func native(cfg *policy.Config, c diffCase) outcome {
 	return o
 }
 
-func nativeRequirement(cfg *policy.Config, route *envoyhost.Route) (*policy.Requirement, bool) {
+func nativeRequirement(cfg *policy.Policy, route *envoyhost.Route) (*policy.Requirement, bool) {
 	if route == nil {
 		return cfg.DefaultRequirement(), true
 	}
@@ -583,7 +584,7 @@ func nativeRequirement(cfg *policy.Config, route *envoyhost.Route) (*policy.Requ
 		}
 		return cfg.DecodeRequirement(b), true
 	}
-	if r, found := cfg.Routes[route.Name]; found {
+	if r, found := cfg.RouteRequirements[route.Name]; found {
 		return r, true
 	}
 	if vh := route.VirtualHost; vh != nil {

@@ -1,8 +1,8 @@
 package scenarios
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/scope-gate/scope-gate/filter/config"
 	"maps"
 	"slices"
 	"strings"
@@ -77,18 +77,12 @@ func envoyFilterMetadata(m map[string]any) (map[string]*structpb.Struct, error) 
 	return out, nil
 }
 
-// RemoteValidator tells whether a plugin configuration names a validator other than "static" (its answers
-// are cached process-wide, so a driver must not share one proxy between such scenarios).
+// RemoteValidator tells whether a plugin configuration names a validator whose answers are cached in shared
+// data (validator.Validator.CacheFingerprint: the remote validators and jwt), which is process-wide, so a
+// driver must not share one proxy between such scenarios. A configuration that does not parse shares nothing.
 func RemoteValidator(cfg []byte) bool {
-	var conf struct {
-		Validator *struct {
-			Type string `json:"type"`
-		} `json:"validator"`
-	}
-	if json.Unmarshal(cfg, &conf) != nil || conf.Validator == nil {
-		return false
-	}
-	return conf.Validator.Type != "static"
+	c, err := config.Parse(cfg)
+	return err == nil && c.Validator != nil && c.Validator.CacheFingerprint() != ""
 }
 
 // HTTPFormProblem says why a scenario's request cannot travel as real HTTP/1.1 to a driver that selects

@@ -3,6 +3,8 @@
 // an error, so nothing here can leak one into a log.
 package bearer
 
+import "github.com/scope-gate/scope-gate/filter/digest"
+
 // MaxTokenLen is the longest token the filter will consider; longer ones are invalid without a lookup.
 const MaxTokenLen = 4096
 
@@ -66,54 +68,9 @@ func WellFormed(token string) bool {
 	return true
 }
 
-// Hash is the token's identity everywhere outside the request: cache keys, static tables, logs.
-type Hash [32]byte
+// Hash is the token's identity everywhere outside the request: cache keys, static tables, logs. It is a
+// SHA-256 digest (filter/digest); the alias keeps the bearer vocabulary where callers speak of tokens.
+type Hash = digest.Hash
 
 // Sum hashes a token.
-func Sum(token string) Hash { return sum256([]byte(token)) }
-
-// Hex is the full lower-case hex of the hash.
-func (h Hash) Hex() string { return hexString(h[:]) }
-
-// LogID is the first 8 hex digits of the hash: the only form in which a token may appear in a log line.
-func (h Hash) LogID() string { return hexString(h[:4]) }
-
-// ParseHex reads 64 hex digits (either case) into a Hash.
-func ParseHex(s string) (Hash, bool) {
-	var h Hash
-	if len(s) != 2*len(h) {
-		return h, false
-	}
-	for i := range h {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return Hash{}, false
-		}
-		h[i] = hi<<4 | lo
-	}
-	return h, true
-}
-
-// hexString and unhex replace encoding/hex, which imports fmt (for one error message) and would link fmt,
-// reflect and os into the module.
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&0xF]
-	}
-	return string(out)
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
+func Sum(token string) Hash { return digest.Sum(token) }

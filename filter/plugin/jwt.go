@@ -11,12 +11,14 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/filter/sharedcache"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 // JWT validation on the request path. Everything happens on demand, without timers (which crash Envoy
 // 1.33 to 1.38, see docs/rationale.md): a request first reads the shared cache of verified tokens (one
 // shared-data read); on a miss it verifies the JWT with the keys this VM holds. Fetched keys live in one
-// shared-data record per JWKS endpoint (policy.JWKSRecord) so that every VM uses the keys any VM fetched,
+// shared-data record per JWKS endpoint (validator.JWKSRecord) so that every VM uses the keys any VM fetched,
 // and the record's LastAttempt is the refresh floor for all VMs. When the keys are missing, stale, or lack
 // the token's kid, and the floor allows it, the request claims the fetch (a CAS write of LastAttempt, so
 // one VM wins), dispatches it on behalf of the plugin (DispatchRootHTTPCall) and pauses; requests of this
@@ -26,23 +28,23 @@ import (
 
 // jwtState is what one VM holds for the JWT validator of its current configuration.
 type jwtState struct {
-	cfg   *policy.Config
-	keys  *policy.KeySet // last key set parsed from the shared record; nil: none yet
-	fetch *jwksFetch     // the JWKS fetch this VM has in flight, if any
+	cfg   *policy.Policy
+	keys  *validator.KeySet // last key set parsed from the shared record; nil: none yet
+	fetch *jwksFetch        // the JWKS fetch this VM has in flight, if any
 }
 
 // jwksFetch is one JWKS fetch and the streams waiting for it. The waiters live in a flight so that
 // OnHttpStreamDone drops a stream that goes away while it waits (as for remote validation).
 type jwksFetch struct {
 	p    *pluginContext
-	cfg  *policy.Config
-	v    *policy.JWTValidator
+	cfg  *policy.Policy
+	v    *validator.JWT
 	wait *flight
 }
 
 // jwtFor returns the VM's JWT state for cfg, starting afresh when the configuration changed (a fetch in
 // flight for the previous one still answers its own waiters: it holds them).
-func (p *pluginContext) jwtFor(cfg *policy.Config) *jwtState {
+func (p *pluginContext) jwtFor(cfg *policy.Policy) *jwtState {
 	if p.jwt.cfg != cfg {
 		p.jwt = jwtState{cfg: cfg}
 	}
@@ -51,13 +53,13 @@ func (p *pluginContext) jwtFor(cfg *policy.Config) *jwtState {
 
 // validateJWT handles a request whose token needs validation when the validator is a JWT one.
 func (h *httpContext) validateJWT(req *policy.Requirement, check policy.Check) (types.Action, bool) {
-	v, ok := h.cfg.Validator.(*policy.JWTValidator)
+	v, ok := h.cfg.Validator.(*validator.JWT)
 	if !ok {
 		return types.ActionContinue, false
 	}
 	now := time.Now().Unix()
-	if buf, _, err := stdgobridge.GetSharedData(h.cfg.CacheKey(check.Hash)); err == nil {
-		if val, ok := policy.DecodeEntry(buf, check.Hash, now); ok {
+	if buf, _, err := stdgobridge.GetSharedData(h.cfg.SharedCache().Key(check.Hash)); err == nil {
+		if val, ok := sharedcache.DecodeEntry(buf, check.Hash, now); ok {
 			h.p.count(policy.MetricCacheHit)
 			return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check), true
 		}
@@ -69,7 +71,7 @@ func (h *httpContext) validateJWT(req *policy.Requirement, check policy.Check) (
 // verifyJWT verifies the token with the keys held, first starting or joining a JWKS fetch when keys are
 // needed and the floor allows it. afterFetch (a stream resumed after a fetch) never fetches again and
 // never pauses.
-func (h *httpContext) verifyJWT(req *policy.Requirement, check policy.Check, v *policy.JWTValidator, afterFetch bool) types.Action {
+func (h *httpContext) verifyJWT(req *policy.Requirement, check policy.Check, v *validator.JWT, afterFetch bool) types.Action {
 	now := time.Now().Unix()
 	t, res := v.Parse(check.Token)
 	if t == nil {
@@ -109,7 +111,7 @@ func (h *httpContext) verifyJWT(req *policy.Requirement, check policy.Check, v *
 	if keys.Len() == 0 {
 		// No usable key at all: the JWKS could not be fetched (or is being fetched by another VM). That is
 		// the validator being unavailable, never the token's fault: 503, nothing cached.
-		return h.jwtVerdict(req, check, policy.JWTResult{Validation: policy.Validation{Result: policy.Unavailable}}, now)
+		return h.jwtVerdict(req, check, validator.JWTResult{Validation: validator.Validation{Result: validator.Unavailable}}, now)
 	}
 	verdict := v.Verify(t, keys, now)
 	if verdict.UnknownKey {
@@ -123,14 +125,14 @@ func (h *httpContext) verifyJWT(req *policy.Requirement, check policy.Check, v *
 }
 
 // jwtVerdict caches what may be cached and applies the decision.
-func (h *httpContext) jwtVerdict(req *policy.Requirement, check policy.Check, res policy.JWTResult, now int64) types.Action {
+func (h *httpContext) jwtVerdict(req *policy.Requirement, check policy.Check, res validator.JWTResult, now int64) types.Action {
 	val := res.Validation
 	switch {
-	case val.Result == policy.Valid, val.Result == policy.Invalid && res.Cacheable:
+	case val.Result == validator.Valid, val.Result == validator.Invalid && res.Cacheable:
 		// flight.store is the remote validators' CAS-guarded cache write; it needs only cfg and hash.
 		(&flight{cfg: h.cfg, hash: check.Hash}).store(val, res.TokenExp, now)
 	}
-	if val.Result == policy.Invalid {
+	if val.Result == validator.Invalid {
 		stdgobridge.LogDebug("scope-gate: JWT " + check.Hash.LogID() + " invalid: " + res.Reason)
 	}
 	return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check)
@@ -145,17 +147,17 @@ func (h *httpContext) waitJWKS(f *jwksFetch, req *policy.Requirement, check poli
 
 // load reads the shared JWKS record and, when it holds a document this VM has not parsed, parses it.
 // A malformed record reads as empty (found, so the next claim overwrites it under its CAS).
-func (st *jwtState) load(v *policy.JWTValidator) (policy.JWKSRecord, uint32, bool, error) {
+func (st *jwtState) load(v *validator.JWT) (validator.JWKSRecord, uint32, bool, error) {
 	buf, cas, err := stdgobridge.GetSharedData(v.JWKSSharedKey())
 	if errors.Is(err, types.ErrorStatusNotFound) {
-		return policy.JWKSRecord{}, 0, false, nil
+		return validator.JWKSRecord{}, 0, false, nil
 	}
 	if err != nil {
-		return policy.JWKSRecord{}, 0, false, err
+		return validator.JWKSRecord{}, 0, false, err
 	}
-	rec, ok := policy.DecodeJWKSRecord(buf)
+	rec, ok := validator.DecodeJWKSRecord(buf)
 	if !ok {
-		return policy.JWKSRecord{}, cas, true, nil
+		return validator.JWKSRecord{}, cas, true, nil
 	}
 	if len(rec.Document) > 0 && (st.keys == nil || st.keys.Hash != rec.Hash) {
 		ks, _, perr := v.ParseJWKS(rec.Document)
@@ -172,12 +174,12 @@ func (st *jwtState) load(v *policy.JWTValidator) (policy.JWKSRecord, uint32, boo
 // write is CAS-guarded: when another VM changed the record since it was read (it claimed or stored a
 // fetch), this VM does not fetch. A record that does not exist yet is created unguarded (shared data has
 // no create-if-absent): VMs racing on the very first fetch may each fetch once.
-func (st *jwtState) claim(v *policy.JWTValidator, rec policy.JWKSRecord, cas uint32, found bool, now int64) bool {
+func (st *jwtState) claim(v *validator.JWT, rec validator.JWKSRecord, cas uint32, found bool, now int64) bool {
 	rec.LastAttempt = now
 	if !found {
 		cas = 0
 	}
-	err := stdgobridge.SetSharedData(v.JWKSSharedKey(), policy.EncodeJWKSRecord(rec), cas)
+	err := stdgobridge.SetSharedData(v.JWKSSharedKey(), validator.EncodeJWKSRecord(rec), cas)
 	if err != nil && !errors.Is(err, types.ErrorStatusCasMismatch) {
 		stdgobridge.LogWarn("scope-gate: cannot write the shared JWKS record: " + err.Error())
 	}
@@ -186,7 +188,7 @@ func (st *jwtState) claim(v *policy.JWTValidator, rec policy.JWKSRecord, cas uin
 
 // startJWKSFetch dispatches the JWKS call on behalf of the plugin, so that it outlives the stream that
 // triggered it. nil when the call cannot be made (the caller then decides with the keys it holds).
-func (p *pluginContext) startJWKSFetch(callerID uint32, cfg *policy.Config, v *policy.JWTValidator) *jwksFetch {
+func (p *pluginContext) startJWKSFetch(callerID uint32, cfg *policy.Policy, v *validator.JWT) *jwksFetch {
 	f := &jwksFetch{p: p, cfg: cfg, v: v, wait: &flight{p: p, cfg: cfg}}
 	p.count(policy.MetricValidatorCalls)
 	if _, err := stdgobridge.DispatchRootHTTPCall(p.id, callerID, v.JWKSCluster, v.JWKSRequest(), nil, v.TimeoutMillis, f.onAnswer); err != nil {
@@ -215,11 +217,11 @@ func (f *jwksFetch) onAnswer(numHeaders, bodySize, _ int) {
 		}
 	}()
 	where := "JWKS from cluster " + strconv.Quote(f.v.JWKSCluster)
-	status, body, problem := readCallAnswer(numHeaders, bodySize, policy.MaxJWKSBodyBytes)
+	status, body, problem := readCallAnswer(numHeaders, bodySize, validator.MaxJWKSBodyBytes)
 	if problem == "" && status != 200 {
 		problem = "answered " + strconv.Itoa(status)
 	}
-	var ks *policy.KeySet
+	var ks *validator.KeySet
 	if problem == "" {
 		var notes []string
 		var err error
@@ -245,7 +247,7 @@ func (f *jwksFetch) onAnswer(numHeaders, bodySize, _ int) {
 // store publishes fetched keys to every VM. CAS-guarded read-modify-write: the record's LastAttempt (the
 // floor) is kept; a conflicting write (another VM's claim) is retried a few times, then given up (the keys
 // stay in this VM and the next fetch publishes them).
-func (f *jwksFetch) store(ks *policy.KeySet, body []byte, now int64) {
+func (f *jwksFetch) store(ks *validator.KeySet, body []byte, now int64) {
 	key := f.v.JWKSSharedKey()
 	for attempt := 0; attempt < 3; attempt++ {
 		buf, cas, err := stdgobridge.GetSharedData(key)
@@ -253,12 +255,12 @@ func (f *jwksFetch) store(ks *policy.KeySet, body []byte, now int64) {
 			stdgobridge.LogWarn("scope-gate: cannot read the shared JWKS record: " + err.Error())
 			return
 		}
-		rec, _ := policy.DecodeJWKSRecord(buf)
-		next := policy.JWKSRecord{Hash: ks.Hash, FetchedAt: now, LastAttempt: rec.LastAttempt, Document: body}
+		rec, _ := validator.DecodeJWKSRecord(buf)
+		next := validator.JWKSRecord{Hash: ks.Hash, FetchedAt: now, LastAttempt: rec.LastAttempt, Document: body}
 		if next.LastAttempt == 0 {
 			next.LastAttempt = now
 		}
-		err = stdgobridge.SetSharedData(key, policy.EncodeJWKSRecord(next), cas)
+		err = stdgobridge.SetSharedData(key, validator.EncodeJWKSRecord(next), cas)
 		if err == nil {
 			return
 		}
@@ -281,7 +283,7 @@ func (h *httpContext) resumeJWT() {
 			h.failClosed("panic while resuming after the JWKS fetch: " + panicText(r))
 		}
 	}()
-	v, ok := h.cfg.Validator.(*policy.JWTValidator)
+	v, ok := h.cfg.Validator.(*validator.JWT)
 	if !ok {
 		h.failClosed("a stream waited for a JWKS without a jwt validator")
 		return

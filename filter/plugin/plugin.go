@@ -13,7 +13,9 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/config"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 // maxCachedRequirements bounds the per-VM memo of decoded route blocks (one entry per distinct block).
@@ -34,7 +36,7 @@ func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext {
 type pluginContext struct {
 	types.DefaultPluginContext
 	id       uint32
-	cfg      *policy.Config
+	cfg      *policy.Policy
 	paths    *paths
 	reqs     *policy.RequirementCache
 	counters map[string]stdgobridge.Counter
@@ -81,7 +83,7 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 	p.paths = newPaths(cfg)
 	p.reqs = policy.NewRequirementCache(cfg, maxCachedRequirements)
 	stdgobridge.LogInfo("scope-gate: started: " + describe(cfg))
-	if cfg.Validator == nil && cfg.DefaultRoute == policy.DefaultBearer {
+	if cfg.Validator == nil && cfg.DefaultRoute == config.DefaultBearer {
 		stdgobridge.LogWarn("scope-gate: no validator is configured and default_route is \"bearer\": every route without a public requirement answers 500")
 	}
 	return types.OnPluginStartStatusOK
@@ -92,7 +94,7 @@ type paths struct {
 	routeBlock, virtualHostBlock stdgobridge.PropertyPath
 }
 
-func newPaths(cfg *policy.Config) *paths {
+func newPaths(cfg *policy.Policy) *paths {
 	return &paths{
 		routeBlock:       stdgobridge.NewPropertyPath(cfg.RouteBlockPath()...),
 		virtualHostBlock: stdgobridge.NewPropertyPath(cfg.VirtualHostBlockPath()...),
@@ -101,16 +103,10 @@ func newPaths(cfg *policy.Config) *paths {
 
 var routeNamePath = stdgobridge.NewPropertyPath("xds", "route_name")
 
-func describe(cfg *policy.Config) string {
+func describe(cfg *policy.Policy) string {
 	v := "none"
-	switch val := cfg.Validator.(type) {
-	case *policy.StaticValidator:
-		v = "static (" + strconv.Itoa(val.Len()) + " tokens)"
-	case *policy.RemoteValidator:
-		v = val.Kind + " (cluster " + strconv.Quote(val.Cluster) + ")"
-	case nil:
-	default:
-		v = val.Type()
+	if cfg.Validator != nil {
+		v = cfg.Validator.Describe()
 	}
 	return "mode=" + cfg.Mode.String() + " namespace=" + cfg.MetadataNamespace + " default_route=" +
 		cfg.DefaultRoute.String() + " validator=" + v + " token_kinds=" + strconv.Itoa(len(cfg.TokenKinds))
@@ -131,7 +127,7 @@ type httpContext struct {
 	types.DefaultHttpContext
 	id    uint32
 	p     *pluginContext
-	cfg   *policy.Config // the configuration in force when the stream began
+	cfg   *policy.Policy // the configuration in force when the stream began
 	paths *paths
 	reqs  *policy.RequirementCache
 
@@ -213,27 +209,34 @@ func (h *httpContext) OnHttpRequestTrailers(numTrailers int) types.Action {
 	return types.ActionPause
 }
 
-// requirement resolves what the route requires (docs/spec.md §3, README "routes"): the route's metadata block,
-// else the configured routes[xds.route_name], else the virtual host's block, else default_route.
+// requirement resolves what the route requires in policy.Resolve's order (docs/spec.md §3); the
+// httpContext is its Lookup, reading the running Envoy's properties.
 func (h *httpContext) requirement() (*policy.Requirement, error) {
-	if r, found, err := h.block(h.paths.routeBlock); found || err != nil {
-		return r, err
+	r, _, err := h.cfg.Resolve(h)
+	return r, err
+}
+
+// RouteBlock implements policy.Lookup: the route's metadata block.
+func (h *httpContext) RouteBlock() (*policy.Requirement, bool, error) {
+	return h.block(h.paths.routeBlock)
+}
+
+// VirtualHostBlock implements policy.Lookup: the virtual host's metadata block.
+func (h *httpContext) VirtualHostBlock() (*policy.Requirement, bool, error) {
+	return h.block(h.paths.virtualHostBlock)
+}
+
+// RouteName implements policy.Lookup: xds.route_name, NotFound when no route matched.
+func (h *httpContext) RouteName() ([]byte, bool, error) {
+	name, err := stdgobridge.GetProperty(routeNamePath)
+	switch {
+	case err == nil:
+		return name, true, nil
+	case errors.Is(err, types.ErrorStatusNotFound):
+		return nil, false, nil
+	default:
+		return nil, false, errors.New("cannot read xds.route_name: " + err.Error())
 	}
-	if len(h.cfg.Routes) > 0 {
-		name, err := stdgobridge.GetProperty(routeNamePath)
-		switch {
-		case err == nil:
-			if r, ok := h.cfg.Routes[string(name)]; ok {
-				return r, nil
-			}
-		case !errors.Is(err, types.ErrorStatusNotFound): // NotFound: no route matched
-			return nil, errors.New("cannot read xds.route_name: " + err.Error())
-		}
-	}
-	if r, found, err := h.block(h.paths.virtualHostBlock); found || err != nil {
-		return r, err
-	}
-	return h.cfg.DefaultRequirement(), nil
 }
 
 // block reads one metadata block. Status 3 is how Envoy reports a JSON null; anything but "not found" is a
@@ -257,10 +260,13 @@ func (h *httpContext) decide(req *policy.Requirement) types.Action {
 	if check.Verdict != policy.NeedsValidation {
 		return h.apply(req, h.cfg.Deny(check.Verdict, req), check)
 	}
+	// The one dispatch on how a validator is called (see validator.Validator): a local lookup, one HTTP
+	// call per token (remote.go), or JWT verification with fetched keys (jwt.go; absent from the default
+	// module, whose configuration refuses "jwt").
 	switch v := h.cfg.Validator.(type) {
-	case *policy.StaticValidator:
+	case validator.Local:
 		return h.apply(req, h.cfg.Authorize(req, check.Kind, v.Lookup(check.Hash, time.Now().Unix())), check)
-	case *policy.RemoteValidator:
+	case *validator.Remote:
 		return h.validateRemote(req, check, v)
 	default:
 		if action, ok := h.validateJWT(req, check); ok {
@@ -323,7 +329,7 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	if !allowed {
 		h.logDenial(req, d, check)
 	}
-	report := h.cfg.Mode == policy.ModeReport
+	report := h.cfg.Mode == config.ModeReport
 	if !allowed && !report {
 		if err := stdgobridge.SendHttpResponse(d.Reply.Status, d.Reply.Headers, d.Reply.Body, -1); err != nil {
 			stdgobridge.LogCritical("scope-gate: cannot send the local reply: " + err.Error())

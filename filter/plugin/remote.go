@@ -10,6 +10,8 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/filter/sharedcache"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 // maxAnswerBytes bounds how much of a validator's answer is read; a longer answer is treated as garbage.
@@ -19,18 +21,18 @@ const maxAnswerBytes = 64 << 10
 // flight: further requests for the same token join it instead of calling again).
 type flight struct {
 	p         *pluginContext
-	cfg       *policy.Config
-	validator *policy.RemoteValidator
+	cfg       *policy.Policy
+	validator *validator.Remote
 	hash      bearer.Hash
 	waiters   []*httpContext
 }
 
 // validateRemote answers from the shared cache when it can (one shared-data read), else joins or starts a
 // flight and pauses the stream. Every path ends in a reply or a resume: a dispatch failure answers 503 now.
-func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check, v *policy.RemoteValidator) types.Action {
+func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check, v *validator.Remote) types.Action {
 	now := time.Now().Unix()
-	if buf, _, err := stdgobridge.GetSharedData(h.cfg.CacheKey(check.Hash)); err == nil {
-		if val, ok := policy.DecodeEntry(buf, check.Hash, now); ok {
+	if buf, _, err := stdgobridge.GetSharedData(h.cfg.SharedCache().Key(check.Hash)); err == nil {
+		if val, ok := sharedcache.DecodeEntry(buf, check.Hash, now); ok {
 			h.p.count(policy.MetricCacheHit)
 			return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check)
 		}
@@ -61,11 +63,11 @@ func (f *flight) onAnswer(numHeaders, bodySize, _ int) {
 	if f.p.inflight[f.hash] == f {
 		delete(f.p.inflight, f.hash)
 	}
-	val := policy.Validation{Result: policy.Unavailable}
+	val := validator.Validation{Result: validator.Unavailable}
 	defer func() {
 		if r := recover(); r != nil {
 			stdgobridge.LogError("scope-gate: panic while handling a validator answer: " + panicText(r))
-			val = policy.Validation{Result: policy.Unavailable}
+			val = validator.Validation{Result: validator.Unavailable}
 		}
 		for _, w := range f.waiters {
 			w.resume(val)
@@ -75,7 +77,7 @@ func (f *flight) onAnswer(numHeaders, bodySize, _ int) {
 	val = f.interpret(numHeaders, bodySize)
 }
 
-func (f *flight) interpret(numHeaders, bodySize int) policy.Validation {
+func (f *flight) interpret(numHeaders, bodySize int) validator.Validation {
 	status := 0
 	if numHeaders > 0 {
 		headers, err := stdgobridge.GetHttpCallResponseHeaders()
@@ -98,12 +100,12 @@ func (f *flight) interpret(numHeaders, bodySize int) policy.Validation {
 	}
 	now := time.Now().Unix()
 	var (
-		val      policy.Validation
+		val      validator.Validation
 		tokenExp int64
 		problem  string
 	)
 	if status == -1 {
-		val, problem = policy.Validation{Result: policy.Unavailable}, "validator answer unreadable or over "+strconv.Itoa(maxAnswerBytes)+" bytes"
+		val, problem = validator.Validation{Result: validator.Unavailable}, "validator answer unreadable or over "+strconv.Itoa(maxAnswerBytes)+" bytes"
 	} else {
 		val, tokenExp, problem = f.validator.Answer(status, body, now)
 	}
@@ -118,16 +120,16 @@ func (f *flight) interpret(numHeaders, bodySize int) policy.Validation {
 
 // store writes the answer to its cache slot. The write is CAS-guarded against the version read just before:
 // if another VM wrote the slot in between, its entry is at least as fresh and this write is dropped.
-func (f *flight) store(val policy.Validation, tokenExp, now int64) {
-	until, ok := f.cfg.CacheExpiry(val, tokenExp, now)
+func (f *flight) store(val validator.Validation, tokenExp, now int64) {
+	until, ok := f.cfg.SharedCache().Expiry(val, tokenExp, now)
 	if !ok {
 		return
 	}
-	entry, ok := policy.EncodeEntry(f.hash, val, until)
+	entry, ok := sharedcache.EncodeEntry(f.hash, val, until)
 	if !ok {
 		return
 	}
-	key := f.cfg.CacheKey(f.hash)
+	key := f.cfg.SharedCache().Key(f.hash)
 	_, cas, err := stdgobridge.GetSharedData(key)
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
 		return
@@ -139,7 +141,7 @@ func (f *flight) store(val policy.Validation, tokenExp, now int64) {
 
 // resume finishes a stream that waited for a remote validation: a local reply, or identity headers and
 // continue. A failure here answers 500 for this stream only.
-func (h *httpContext) resume(val policy.Validation) {
+func (h *httpContext) resume(val validator.Validation) {
 	h.waiting = nil
 	if err := stdgobridge.SetEffectiveContext(h.id); err != nil {
 		return // the stream is gone

@@ -4,7 +4,9 @@ import (
 	"strings"
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/config"
 	"github.com/scope-gate/scope-gate/filter/pathcheck"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 // Verdict is the outcome of the decision (docs/spec.md §5).
@@ -67,14 +69,14 @@ type Check struct {
 	Path    pathcheck.Problem // why the path was refused, when Verdict is DenyAmbiguousPath
 	Token   string            // set when Verdict is NeedsValidation: only ever sent to a remote validator, never logged
 	Hash    bearer.Hash       // set when Verdict is NeedsValidation
-	Kind    *TokenKind        // the token's kind, when token_kinds is configured
+	Kind    *config.TokenKind // the token's kind, when token_kinds is configured
 }
 
 // Check runs the steps that need no validator for a request r whose route requires req.
-func (c *Config) Check(req *Requirement, r Request) Check {
+func (p *Policy) Check(req *Requirement, r Request) Check {
 	// Step 0, on every route: a path whose reading depends on the server is refused before anything else,
 	// because the route that matched it may not be the resource a backend serves for it.
-	if p := pathcheck.Check(r.Path, c.PathRules); p != pathcheck.OK {
+	if p := pathcheck.Check(r.Path, p.PathRules); p != pathcheck.OK {
 		return Check{Verdict: DenyAmbiguousPath, Path: p}
 	}
 	authorization := r.Authorization
@@ -83,7 +85,7 @@ func (c *Config) Check(req *Requirement, r Request) Check {
 		return Check{Verdict: DenyMisconfigured}
 	case req.Public:
 		return Check{Verdict: AllowPublic}
-	case c.BypassCORSPreflight && r.IsCORSPreflight():
+	case p.BypassCORSPreflight && r.IsCORSPreflight():
 		return Check{Verdict: AllowPreflight}
 	case r.AuthCount > 1 || strings.IndexByte(authorization, ',') >= 0:
 		// Envoy joins repeated authorization headers into one value with ',' (an inline header; see
@@ -100,19 +102,19 @@ func (c *Config) Check(req *Requirement, r Request) Check {
 	if !bearer.WellFormed(token) {
 		return Check{Verdict: DenyInvalidBearer}
 	}
-	var kind *TokenKind
-	if len(c.TokenKinds) > 0 {
-		if kind = c.kindOf(token); kind == nil {
+	var kind *config.TokenKind
+	if len(p.TokenKinds) > 0 {
+		if kind = p.kindOf(token); kind == nil {
 			return Check{Verdict: DenyInvalidBearer}
 		}
 	}
 	return Check{Verdict: NeedsValidation, Token: token, Hash: bearer.Sum(token), Kind: kind}
 }
 
-func (c *Config) kindOf(token string) *TokenKind {
-	for i := range c.TokenKinds {
-		if strings.HasPrefix(token, c.TokenKinds[i].Prefix) {
-			return &c.TokenKinds[i]
+func (p *Policy) kindOf(token string) *config.TokenKind {
+	for i := range p.TokenKinds {
+		if strings.HasPrefix(token, p.TokenKinds[i].Prefix) {
+			return &p.TokenKinds[i]
 		}
 	}
 	return nil
@@ -134,13 +136,13 @@ type Decision struct {
 }
 
 // Authorize runs steps 6 to 8 once the validator has answered for the token that Check accepted.
-func (c *Config) Authorize(req *Requirement, kind *TokenKind, v Validation) Decision {
+func (p *Policy) Authorize(req *Requirement, kind *config.TokenKind, v validator.Validation) Decision {
 	switch v.Result {
-	case Unavailable:
-		return c.Deny(DenyValidatorUnavailable, req)
-	case Valid:
+	case validator.Unavailable:
+		return p.Deny(DenyValidatorUnavailable, req)
+	case validator.Valid:
 	default:
-		return c.Deny(DenyInvalidBearer, req)
+		return p.Deny(DenyInvalidBearer, req)
 	}
 	id := Identity{Subject: v.Subject, SubjectType: v.SubjectType, Scopes: v.Scopes, ScopesText: v.ScopesText}
 	if kind != nil {
@@ -148,16 +150,16 @@ func (c *Config) Authorize(req *Requirement, kind *TokenKind, v Validation) Deci
 			id.SubjectType = kind.SubjectType
 		}
 		if len(id.Scopes) == 0 {
-			id.Scopes, id.ScopesText = kind.Scopes, kind.scopesText
+			id.Scopes, id.ScopesText = kind.Scopes, kind.ScopesText
 		}
 	}
 	if len(req.SubjectTypes) > 0 && !contains(req.SubjectTypes, id.SubjectType) {
-		return c.Deny(DenySubjectType, req)
+		return p.Deny(DenySubjectType, req)
 	}
-	if len(req.Scopes) > 0 && !(c.FullScope != "" && contains(id.Scopes, c.FullScope)) {
+	if len(req.Scopes) > 0 && !(p.FullScope != "" && contains(id.Scopes, p.FullScope)) {
 		for _, s := range req.Scopes {
 			if !contains(id.Scopes, s) {
-				return c.Deny(DenyInsufficientScope, req)
+				return p.Deny(DenyInsufficientScope, req)
 			}
 		}
 	}
@@ -166,42 +168,42 @@ func (c *Config) Authorize(req *Requirement, kind *TokenKind, v Validation) Deci
 
 // Deny returns the decision for a final verdict from Check (or for a validator failure), with its reply.
 // Allow cannot be granted here: only Authorize, with a validation, allows a bearer route.
-func (c *Config) Deny(v Verdict, req *Requirement) Decision {
+func (p *Policy) Deny(v Verdict, req *Requirement) Decision {
 	d := Decision{Verdict: v}
 	switch v {
 	case DenyDuplicateAuth:
-		d.Reply = c.replies.duplicate
+		d.Reply = p.replies.duplicate
 	case DenyAmbiguousPath:
-		d.Reply = c.replies.path
+		d.Reply = p.replies.path
 	case DenyMissingBearer:
-		d.Reply = c.replies.missing
+		d.Reply = p.replies.missing
 	case DenyInvalidBearer:
-		d.Reply = c.replies.invalid
+		d.Reply = p.replies.invalid
 	case DenySubjectType:
-		d.Reply = c.replies.subject
+		d.Reply = p.replies.subject
 	case DenyInsufficientScope:
 		d.Reply = req.scopeDenied
 	case DenyValidatorUnavailable:
-		d.Reply = c.replies.unavailable
+		d.Reply = p.replies.unavailable
 	case AllowPublic, AllowPreflight:
 	default: // DenyMisconfigured, and anything unexpected (Allow without a validation, NeedsValidation): fail closed
 		d.Verdict = DenyMisconfigured
-		d.Reply = c.replies.config
+		d.Reply = p.replies.config
 	}
 	if d.Reply == nil && !d.Verdict.Allowed() { // a route without a scope reply cannot reach here; stay closed
-		d.Verdict, d.Reply = DenyMisconfigured, c.replies.config
+		d.Verdict, d.Reply = DenyMisconfigured, p.replies.config
 	}
 	return d
 }
 
 // Decide runs the whole decision with a synchronous validator; the plugin uses Check and Authorize
 // directly so that a remote validator can answer in between.
-func (c *Config) Decide(req *Requirement, r Request, validate func(bearer.Hash) Validation) Decision {
-	ch := c.Check(req, r)
+func (p *Policy) Decide(req *Requirement, r Request, validate func(bearer.Hash) validator.Validation) Decision {
+	ch := p.Check(req, r)
 	if ch.Verdict != NeedsValidation {
-		return c.Deny(ch.Verdict, req)
+		return p.Deny(ch.Verdict, req)
 	}
-	return c.Authorize(req, ch.Kind, validate(ch.Hash))
+	return p.Authorize(req, ch.Kind, validate(ch.Hash))
 }
 
 // DecisionHeader is the report-mode header value for d: "<status> <code>".

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/scope-gate/scope-gate/filter/validator"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ type decisionCase struct {
 	auth    []string // Authorization header values, in order
 	request Request  // path, method and CORS headers; the zero value is a GET of a plain path
 	want    want
-	validOf func(bearer.Hash) Validation // nil → the configured static validator at `now`
+	validOf func(bearer.Hash) validator.Validation // nil → the configured static validator at `now`
 }
 
 func runDecision(t *testing.T, tc decisionCase) {
@@ -50,8 +51,8 @@ func runDecision(t *testing.T, tc decisionCase) {
 	}
 	validate := tc.validOf
 	if validate == nil {
-		validate = func(h bearer.Hash) Validation {
-			s, ok := c.Validator.(*StaticValidator)
+		validate = func(h bearer.Hash) validator.Validation {
+			s, ok := c.Validator.(*validator.Static)
 			if !ok {
 				t.Fatalf("validator called without a static validator")
 			}
@@ -169,8 +170,8 @@ func TestDecisionContractTable(t *testing.T) {
 		// Step 6: validation.
 		{name: "unknown token", block: scoped, auth: bearerOf(unknownToken), want: want{verdict: DenyInvalidBearer, status: 401, body: bodyInvalid, challenge: `Bearer realm="api", error="invalid_token"`}},
 		{name: "expired token", block: scoped, auth: bearerOf(expiredToken), want: want{verdict: DenyInvalidBearer, status: 401, body: bodyInvalid, challenge: `Bearer realm="api", error="invalid_token"`}},
-		{name: "validator unavailable", block: scoped, auth: bearerOf(accountToken), validOf: func(bearer.Hash) Validation { return Validation{Result: Unavailable} }, want: want{verdict: DenyValidatorUnavailable, status: 503, body: bodyUnavailable}},
-		{name: "unknown validation result fails closed", block: scoped, auth: bearerOf(accountToken), validOf: func(bearer.Hash) Validation { return Validation{Result: 99} }, want: want{verdict: DenyInvalidBearer, status: 401, body: bodyInvalid, challenge: `Bearer realm="api", error="invalid_token"`}},
+		{name: "validator unavailable", block: scoped, auth: bearerOf(accountToken), validOf: func(bearer.Hash) validator.Validation { return validator.Validation{Result: validator.Unavailable} }, want: want{verdict: DenyValidatorUnavailable, status: 503, body: bodyUnavailable}},
+		{name: "unknown validation result fails closed", block: scoped, auth: bearerOf(accountToken), validOf: func(bearer.Hash) validator.Validation { return validator.Validation{Result: 99} }, want: want{verdict: DenyInvalidBearer, status: 401, body: bodyInvalid, challenge: `Bearer realm="api", error="invalid_token"`}},
 		// Step 7: subject types.
 		{name: "subject type refused", block: block("subject_types", "external_sso", "required_scope", "apps:run"), auth: bearerOf(accountToken), want: want{verdict: DenySubjectType, status: 403, body: bodySubject}},
 		{name: "subject type checked before scope", block: block("subject_types", "external_sso", "required_scope", "nope"), auth: bearerOf(accountToken), want: want{verdict: DenySubjectType, status: 403, body: bodySubject}},
@@ -231,21 +232,21 @@ func TestReferenceBackendRoutes(t *testing.T) {
 		"POST /permitted-external-apps/<id>/run": {DenySubjectType, Allow},
 	}
 	c := mustParse(t, referenceConfig())
-	s := c.Validator.(*StaticValidator)
+	s := c.Validator.(*validator.Static)
 	for _, r := range routes {
 		req := c.DecodeRequirement(r.block)
 		if req.Problem != "" {
 			t.Fatalf("%s: %s", r.name, req.Problem)
 		}
 		for i, tok := range []string{accountToken, ssoToken} {
-			d := c.Decide(req, authRequest(1, "Bearer "+tok), func(h bearer.Hash) Validation { return s.Lookup(h, now) })
+			d := c.Decide(req, authRequest(1, "Bearer "+tok), func(h bearer.Hash) validator.Validation { return s.Lookup(h, now) })
 			if d.Verdict != expect[r.name][i] {
 				t.Errorf("%s with %s: %v, want %v", r.name, tok[:5], d.Verdict, expect[r.name][i])
 			}
 		}
 		// Anything else (service keys, planned personal tokens) is refused on every non-public route.
 		for _, tok := range []string{serviceKey, "dfp_" + strings.Repeat("x", 43)} {
-			d := c.Decide(req, authRequest(1, "Bearer "+tok), func(bearer.Hash) Validation { t.Fatal("validator reached"); return Validation{} })
+			d := c.Decide(req, authRequest(1, "Bearer "+tok), func(bearer.Hash) validator.Validation { t.Fatal("validator reached"); return validator.Validation{} })
 			if want := expect[r.name][0] == AllowPublic; want != (d.Verdict == AllowPublic) || (!want && d.Verdict != DenyInvalidBearer) {
 				t.Errorf("%s with %s: %v", r.name, tok[:4], d.Verdict)
 			}
@@ -307,7 +308,7 @@ func TestDecisionHeaderAndMetric(t *testing.T) {
 func TestAllowedPathDoesNotAllocate(t *testing.T) {
 	c := mustParse(t, referenceConfig())
 	req := c.DecodeRequirement(block("required_scope", "apps:read"))
-	s := c.Validator.(*StaticValidator)
+	s := c.Validator.(*validator.Static)
 	auth := "Bearer " + scopedToken
 	n := testing.AllocsPerRun(200, func() {
 		ch := c.Check(req, authRequest(1, auth))

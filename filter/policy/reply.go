@@ -1,6 +1,10 @@
 package policy
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/scope-gate/scope-gate/filter/strictjson"
+)
 
 // Reply is a local reply, rendered once (at configuration time, or when a route's requirement is first
 // decoded) and sent as is on the request path.
@@ -59,22 +63,4 @@ func newReply(status uint32, code, message, challenge string) *Reply {
 
 // quoteJSON renders s as a JSON string. Messages come from docs/spec.md §5 and from validated scope tokens,
 // which exclude '"' and '\'; escaping is still done so that a future message cannot break the body.
-func quoteJSON(s string) []byte { return appendQuotedJSON(make([]byte, 0, len(s)+2), s) }
-
-// appendQuotedJSON appends s to dst as a JSON string.
-func appendQuotedJSON(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
-}
+func quoteJSON(s string) []byte { return strictjson.AppendQuoted(make([]byte, 0, len(s)+2), s) }

@@ -3,7 +3,9 @@ package policy
 import (
 	"strconv"
 
+	"github.com/scope-gate/scope-gate/filter/config"
 	"github.com/scope-gate/scope-gate/filter/pairs"
+	"github.com/scope-gate/scope-gate/filter/scope"
 )
 
 // Requirement is what a route demands, decoded from its metadata block (docs/spec.md §3). A non-empty Problem
@@ -29,22 +31,22 @@ const (
 // proxy_get_property: the proxy-wasm pairs encoding of a Struct. Every leaf must be a string; since Envoy's
 // encoding carries no type tags, non-string leaves (numbers, bools, lists, structs) are caught by the
 // syntax each key demands, which excludes the NUL and control bytes their encodings contain.
-func (c *Config) DecodeRequirement(block []byte) *Requirement {
+func (p *Policy) DecodeRequirement(block []byte) *Requirement {
 	fields, err := pairs.Decode(block, make([]pairs.Pair, 0, 4))
 	if err != nil {
-		return c.misconfigured("metadata block is not a map of strings (" + err.Error() + ")")
+		return p.misconfigured("metadata block is not a map of strings (" + err.Error() + ")")
 	}
 	kv := make([][2]string, len(fields))
 	for i, f := range fields {
 		kv[i] = [2]string{string(f.Key), string(f.Value)}
 	}
-	return c.RequirementFromFields(kv)
+	return p.RequirementFromFields(kv)
 }
 
 // RequirementFromFields builds a requirement from a block's key/value strings. Tools that read metadata
 // from Envoy configuration files (rather than from a running Envoy) use it directly.
-func (c *Config) RequirementFromFields(fields [][2]string) *Requirement {
-	var auth, scope, subjects *string
+func (p *Policy) RequirementFromFields(fields [][2]string) *Requirement {
+	var auth, required, subjects *string
 	for i := range fields {
 		key, value := fields[i][0], &fields[i][1]
 		var slot **string
@@ -52,14 +54,14 @@ func (c *Config) RequirementFromFields(fields [][2]string) *Requirement {
 		case keyAuth:
 			slot = &auth
 		case keyRequiredScope:
-			slot = &scope
+			slot = &required
 		case keySubjectTypes:
 			slot = &subjects
 		default:
-			return c.misconfigured("unknown key " + strconv.Quote(key) + " (known: auth, required_scope, subject_types)")
+			return p.misconfigured("unknown key " + strconv.Quote(key) + " (known: auth, required_scope, subject_types)")
 		}
 		if *slot != nil {
-			return c.misconfigured("key " + strconv.Quote(key) + " appears twice")
+			return p.misconfigured("key " + strconv.Quote(key) + " appears twice")
 		}
 		*slot = value
 	}
@@ -71,57 +73,57 @@ func (c *Config) RequirementFromFields(fields [][2]string) *Requirement {
 		case "none":
 			r.Public = true
 		default:
-			return c.misconfigured(`auth must be "bearer" or "none", got ` + strconv.Quote(*auth))
+			return p.misconfigured(`auth must be "bearer" or "none", got ` + strconv.Quote(*auth))
 		}
 	}
-	if r.Public && (scope != nil || subjects != nil) {
-		return c.misconfigured(`required_scope and subject_types need a bearer, but auth is "none"`)
+	if r.Public && (required != nil || subjects != nil) {
+		return p.misconfigured(`required_scope and subject_types need a bearer, but auth is "none"`)
 	}
-	if scope != nil {
-		scopes, bad, ok := splitSpaced(*scope, validScopeToken)
+	if required != nil {
+		scopes, bad, ok := scope.SplitSpaced(*required, scope.ValidToken)
 		switch {
 		case ok:
-			r.Scopes, r.ScopeText = scopes, *scope
-			r.scopeDenied = scopeReply(c.Realm, *scope)
-		case *scope == "":
-			return c.misconfigured("required_scope is empty")
+			r.Scopes, r.ScopeText = scopes, *required
+			r.scopeDenied = scopeReply(p.Realm, *required)
+		case *required == "":
+			return p.misconfigured("required_scope is empty")
 		case bad != "":
-			return c.misconfigured("required_scope " + strconv.Quote(*scope) + ": " + strconv.Quote(bad) + " is not an RFC 6749 scope token")
+			return p.misconfigured("required_scope " + strconv.Quote(*required) + ": " + strconv.Quote(bad) + " is not an RFC 6749 scope token")
 		default:
-			return c.misconfigured("required_scope " + strconv.Quote(*scope) + ": scopes must be separated by single spaces")
+			return p.misconfigured("required_scope " + strconv.Quote(*required) + ": scopes must be separated by single spaces")
 		}
 	}
 	if subjects != nil {
-		types, bad, ok := splitSpaced(*subjects, validSubjectType)
+		types, bad, ok := scope.SplitSpaced(*subjects, scope.ValidSubjectType)
 		switch {
 		case ok:
 			r.SubjectTypes = types
 		case bad != "":
-			return c.misconfigured("subject_types " + strconv.Quote(*subjects) + ": " + strconv.Quote(bad) + " is not a valid subject type")
+			return p.misconfigured("subject_types " + strconv.Quote(*subjects) + ": " + strconv.Quote(bad) + " is not a valid subject type")
 		default:
-			return c.misconfigured("subject_types " + strconv.Quote(*subjects) + ": must be non-empty, separated by single spaces")
+			return p.misconfigured("subject_types " + strconv.Quote(*subjects) + ": must be non-empty, separated by single spaces")
 		}
 	}
-	if !r.Public && c.Validator == nil {
+	if !r.Public && p.Validator == nil {
 		// The backend raises RuntimeError when require_scope is used without validate_bearer; the edge
 		// answers 500 rather than letting a route that needs a token through unchecked.
-		return c.misconfigured("route requires a bearer token but no validator is configured")
+		return p.misconfigured("route requires a bearer token but no validator is configured")
 	}
 	return r
 }
 
-func (c *Config) misconfigured(problem string) *Requirement {
+func (p *Policy) misconfigured(problem string) *Requirement {
 	return &Requirement{Problem: problem}
 }
 
-func (c *Config) newDefaultRequirement() *Requirement {
-	switch c.DefaultRoute {
-	case DefaultPublic:
+func (p *Policy) newDefaultRequirement() *Requirement {
+	switch p.DefaultRoute {
+	case config.DefaultPublic:
 		return &Requirement{Public: true}
-	case DefaultDeny:
-		return c.misconfigured(`route has no scope-gate metadata and default_route is "deny"`)
+	case config.DefaultDeny:
+		return p.misconfigured(`route has no scope-gate metadata and default_route is "deny"`)
 	}
-	return c.RequirementFromFields(nil)
+	return p.RequirementFromFields(nil)
 }
 
 // RequirementCache memoizes decoded requirements by their encoded block, so the request path decodes each
@@ -129,14 +131,14 @@ func (c *Config) newDefaultRequirement() *Requirement {
 // the set of routes in the configuration, but the cache stops growing at a bound anyway (further blocks are
 // decoded on every request, which is correct, only slower). Not safe for concurrent use: one per VM.
 type RequirementCache struct {
-	cfg *Config
+	p   *Policy
 	m   map[string]*Requirement
 	max int
 }
 
 // NewRequirementCache returns a cache holding at most max blocks.
-func NewRequirementCache(cfg *Config, max int) *RequirementCache {
-	return &RequirementCache{cfg: cfg, m: make(map[string]*Requirement), max: max}
+func NewRequirementCache(p *Policy, max int) *RequirementCache {
+	return &RequirementCache{p: p, m: make(map[string]*Requirement), max: max}
 }
 
 // Get returns the requirement encoded in block.
@@ -144,7 +146,7 @@ func (rc *RequirementCache) Get(block []byte) *Requirement {
 	if r, ok := rc.m[string(block)]; ok { // no allocation: the compiler recognises map[string(bytes)]
 		return r
 	}
-	r := rc.cfg.DecodeRequirement(block)
+	r := rc.p.DecodeRequirement(block)
 	if len(rc.m) < rc.max {
 		rc.m[string(block)] = r
 	}

@@ -52,7 +52,7 @@ func itoa(n int64) string {
 	return string(b)
 }
 
-func mustParse(t testing.TB, js string) *Config {
+func mustParse(t testing.TB, js string) *Policy {
 	t.Helper()
 	c, err := Parse([]byte(js))
 	if err != nil {

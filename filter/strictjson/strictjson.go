@@ -411,3 +411,22 @@ func (p *parser) hex4() (rune, bool) {
 	p.pos += 4
 	return r, true
 }
+
+// AppendQuoted appends s to dst as a JSON string, escaping '"', '\' and control characters (what the
+// filter writes: reply bodies, re-serialized JWKS documents).
+func AppendQuoted(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

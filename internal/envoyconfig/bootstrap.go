@@ -3,6 +3,7 @@ package envoyconfig
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/scope-gate/scope-gate/filter/config"
 	"github.com/scope-gate/scope-gate/filter/policy"
 )
 
@@ -143,8 +145,19 @@ func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
 		r.errorf(file, cp+".configuration", "%v", err)
 		return
 	}
-	if rv, ok := cfg.Validator.(*policy.RemoteValidator); ok && !clusters[rv.Cluster] {
-		r.errorf(file, cp+".configuration", "$.validator.cluster: no static cluster named %q (every validation would fail: 503)", rv.Cluster)
+	// Every cluster the validator calls (a remote validator's cluster, a JWT validator's jwks_cluster) must
+	// exist: Envoy's proxy_http_call to an unknown cluster fails, and every validation would answer 503.
+	if cfg.Validator != nil {
+		for _, cl := range cfg.Validator.Clusters() {
+			if !clusters[cl.Name] {
+				r.errorf(file, cp+".configuration", "$.validator.%s: no static cluster named %q (every validation would fail: 503)", cl.Key, cl.Name)
+			}
+		}
+	}
+	// The offline check reads "jwt" natively, but the default module refuses it at start (Envoy then rejects
+	// the configuration): say so when the filter loads the default module by its build name.
+	if cfg.Validator != nil && cfg.Validator.Type() == "jwt" && filepath.Base(f.ModuleFilename) == "scope-gate.wasm" {
+		r.errorf(file, cp+".vm_config.code.local.filename", "the jwt validator needs the scope-gate-jwt.wasm build: %s (the default module) refuses \"jwt\" at start", f.ModuleFilename)
 	}
 
 	hp := hcmPath(f)
@@ -174,7 +187,7 @@ func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
 		}
 	}
 	var unused []string
-	for name := range cfg.Routes {
+	for name := range cfg.RouteRequirements {
 		if !names[name] {
 			unused = append(unused, name)
 		}
@@ -189,7 +202,7 @@ type routeCtx struct {
 	r        *Report
 	file     string
 	f        *Filter
-	cfg      *policy.Config
+	cfg      *policy.Policy
 	clusters map[string]bool
 }
 
@@ -225,7 +238,7 @@ func (c *routeCtx) route(vh *routev3.VirtualHost, rt *routev3.Route, rp string, 
 	routeReq := c.block(rt.GetMetadata(), rp+".metadata", "route "+strconv.Quote(label))
 	req, source := Resolve(c.cfg, routeReq, name, vhReq)
 	if source == SourceDefault && req.Problem != "" {
-		if c.cfg.DefaultRoute == policy.DefaultDeny {
+		if c.cfg.DefaultRoute == config.DefaultDeny {
 			c.r.warnf(c.file, rp, "route %q has no %s block: default_route \"deny\" answers 500", label, c.cfg.MetadataNamespace)
 		} else {
 			c.r.errorf(c.file, rp, "route %q: %s (the filter answers 500)", label, req.Problem)
@@ -251,26 +264,42 @@ func (c *routeCtx) checkClusters(rt *routev3.Route, rp, label string) {
 	}
 }
 
-// Resolve applies the filter's lookup order (route metadata, routes[xds.route_name], virtual host metadata,
-// default_route); routeReq and vhReq are nil when the route or virtual host has no block in the namespace.
-func Resolve(cfg *policy.Config, routeReq *policy.Requirement, routeName string, vhReq *policy.Requirement) (*policy.Requirement, string) {
-	if routeReq != nil {
-		return routeReq, SourceRoute
-	}
-	if req, ok := cfg.Routes[routeName]; ok && routeName != "" {
+// Resolve applies the filter's lookup order (policy.Resolve: route metadata, routes[xds.route_name], virtual
+// host metadata, default_route) to a route read from a file; routeReq and vhReq are nil when the route or
+// virtual host has no block in the namespace, routeName is "" when the route has no name.
+func Resolve(cfg *policy.Policy, routeReq *policy.Requirement, routeName string, vhReq *policy.Requirement) (*policy.Requirement, string) {
+	req, from, _ := cfg.Resolve(fileRoute{routeReq, routeName, vhReq}) // reading a file's route cannot fail
+	switch from {
+	case policy.FromRoute:
+		return req, SourceRoute
+	case policy.FromRoutesMap:
 		return req, SourceRoutesMap
+	case policy.FromVirtualHost:
+		return req, SourceVirtualHost
 	}
-	if vhReq != nil {
-		return vhReq, SourceVirtualHost
-	}
-	return cfg.DefaultRequirement(), SourceDefault
+	return req, SourceDefault
+}
+
+// fileRoute is a route of a configuration file as policy.Resolve reads it.
+type fileRoute struct {
+	route *policy.Requirement
+	name  string
+	vh    *policy.Requirement
+}
+
+func (f fileRoute) RouteBlock() (*policy.Requirement, bool, error) {
+	return f.route, f.route != nil, nil
+}
+func (f fileRoute) RouteName() ([]byte, bool, error) { return []byte(f.name), f.name != "", nil }
+func (f fileRoute) VirtualHostBlock() (*policy.Requirement, bool, error) {
+	return f.vh, f.vh != nil, nil
 }
 
 // BlockRequirement turns a metadata block (as structpb.Struct.AsMap or decoded YAML gives it) into a
 // requirement. Envoy hands the filter every leaf without a type tag, and the filter treats a block that is
 // not a map of strings as misconfigured, so a non-string leaf is a problem here too. at is the JSON path
 // suffix (".key") of the offending leaf, if any; problem is empty when the block is good.
-func BlockRequirement(cfg *policy.Config, block map[string]any) (req *policy.Requirement, at, problem string) {
+func BlockRequirement(cfg *policy.Policy, block map[string]any) (req *policy.Requirement, at, problem string) {
 	keys := make([]string, 0, len(block))
 	for k := range block {
 		keys = append(keys, k)

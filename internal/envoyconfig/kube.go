@@ -141,7 +141,7 @@ func pluginConfigBytes(v any) []byte {
 type plugin struct {
 	doc   *Document
 	where string
-	cfg   *policy.Config
+	cfg   *policy.Policy
 }
 
 // CheckDocuments checks a set of Istio and Envoy Gateway resources together, so that names can be
@@ -183,7 +183,7 @@ func CheckDocuments(docs []*Document) *Report {
 		checkEnvoyFilter(r, d, cfg, vsNames, patched)
 	}
 	for _, p := range istio {
-		for _, name := range slices.Sorted(maps.Keys(p.cfg.Routes)) {
+		for _, name := range slices.Sorted(maps.Keys(p.cfg.RouteRequirements)) {
 			if len(services) > 0 && vsNames[name] == nil {
 				r.errorf(p.doc.File, p.doc.where(p.where+".routes["+strconv.Quote(name)+"]"), "no VirtualService http[].name %q among the inputs: the entry never applies", name)
 			}
@@ -195,7 +195,7 @@ func CheckDocuments(docs []*Document) *Report {
 	return r
 }
 
-func fallbackConfig() *policy.Config {
+func fallbackConfig() *policy.Policy {
 	cfg, err := policy.Parse([]byte(`{"validator":{"type":"static","tokens":[]}}`))
 	if err != nil {
 		panic("envoyconfig: fallback configuration rejected: " + err.Error())
@@ -286,7 +286,7 @@ func vsMatch(uri any) string {
 	return "prefix /"
 }
 
-func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Config, vs map[string]*vsRoute, patched map[string]*policy.Requirement) {
+func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string]*vsRoute, patched map[string]*policy.Requirement) {
 	patches, _ := at(d.Object, "spec", "configPatches").([]any)
 	for i := range patches {
 		pp := "spec.configPatches[" + strconv.Itoa(i) + "]"
@@ -328,7 +328,7 @@ func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Config, vs map[string]
 
 // istioRows lists each VirtualService route with the requirement it gets: the EnvoyFilter block, else the
 // routes map entry, else default_route (Istio sets no virtual host metadata).
-func istioRows(r *Report, services []*Document, vs map[string]*vsRoute, cfg *policy.Config, patched map[string]*policy.Requirement) {
+func istioRows(r *Report, services []*Document, vs map[string]*vsRoute, cfg *policy.Policy, patched map[string]*policy.Requirement) {
 	for _, d := range services {
 		hosts, _ := at(d.Object, "spec", "hosts").([]any)
 		var hs []string
@@ -391,7 +391,7 @@ func gatewayRows(r *Report, plugins []plugin, httpRoutes []*Document) {
 		}
 	}
 	for _, p := range plugins {
-		for _, name := range slices.Sorted(maps.Keys(p.cfg.Routes)) {
+		for _, name := range slices.Sorted(maps.Keys(p.cfg.RouteRequirements)) {
 			if len(httpRoutes) == 0 || known[name] != nil {
 				continue
 			}

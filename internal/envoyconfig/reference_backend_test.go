@@ -14,7 +14,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/config"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	filtervalidator "github.com/scope-gate/scope-gate/filter/validator"
 )
 
 // The reference backend's route table (envoy/reference-backend-routes.json) against the edge that fronts it
@@ -125,7 +127,7 @@ func loadReferenceTable(t *testing.T) *refTable {
 // refEdge is one virtual host of a bootstrap, resolved as the filter sees it.
 type refEdge struct {
 	file   string
-	cfg    *policy.Config
+	cfg    *policy.Policy
 	routes []refEdgeRoute
 }
 
@@ -324,8 +326,8 @@ func (e *refEdge) edgeAllows(method, path string, req *policy.Requirement, id re
 	if id.token != "" {
 		r.AuthCount, r.Authorization = 1, "Bearer "+id.token
 	}
-	d := e.cfg.Decide(req, r, func(bearer.Hash) policy.Validation {
-		return policy.Validation{Result: policy.Valid, Subject: "someone@example.com", SubjectType: id.subjectType,
+	d := e.cfg.Decide(req, r, func(bearer.Hash) filtervalidator.Validation {
+		return filtervalidator.Validation{Result: filtervalidator.Valid, Subject: "someone@example.com", SubjectType: id.subjectType,
 			Scopes: id.scopes, ScopesText: strings.Join(id.scopes, " ")}
 	})
 	return d.Verdict.Allowed(), d.Verdict
@@ -400,7 +402,7 @@ func TestReferenceBackendTable(t *testing.T) {
 		t.Fatalf("%s: %d token kinds, the table has %d", e.file, len(e.cfg.TokenKinds), len(tab.TokenKinds))
 	}
 	for _, want := range tab.TokenKinds {
-		i := slices.IndexFunc(e.cfg.TokenKinds, func(k policy.TokenKind) bool { return k.Prefix == want.Prefix })
+		i := slices.IndexFunc(e.cfg.TokenKinds, func(k config.TokenKind) bool { return k.Prefix == want.Prefix })
 		if i < 0 {
 			t.Errorf("%s: no token kind %q", e.file, want.Prefix)
 			continue

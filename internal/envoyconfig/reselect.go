@@ -1,14 +1,13 @@
 package envoyconfig
 
 import (
+	"github.com/scope-gate/scope-gate/filter/config"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-
-	"github.com/scope-gate/scope-gate/filter/policy"
 )
 
 // Route re-selection (docs/envoy-route-cache.md). Every time a Wasm filter adds, replaces or removes a
@@ -30,7 +29,7 @@ type WrittenHeader struct {
 }
 
 // WrittenHeaders lists the request headers the filter modifies with this configuration, by name.
-func WrittenHeaders(cfg *policy.Config) map[string]WrittenHeader {
+func WrittenHeaders(cfg *config.Config) map[string]WrittenHeader {
 	out := map[string]WrittenHeader{}
 	add := func(name, why string) {
 		if name != "" {
@@ -58,7 +57,7 @@ func rerouteProblem(label string, h WrittenHeader) string {
 // checkRouteMatchHeaders refuses header matchers of a bootstrap route on headers the filter modifies. Routes
 // with the filter disabled are checked too: the router can re-select them for a request the filter changed.
 func (c *routeCtx) checkRouteMatchHeaders(rt *routev3.Route, rp, label string) {
-	written := WrittenHeaders(c.cfg)
+	written := WrittenHeaders(c.cfg.Config)
 	for i, h := range rt.GetMatch().GetHeaders() {
 		// Envoy compares header names in lower case (Http::LowerCaseString in HeaderUtility::HeaderData).
 		if w, ok := written[strings.ToLower(h.GetName())]; ok {
@@ -73,11 +72,11 @@ func (c *routeCtx) checkRouteMatchHeaders(rt *routev3.Route, rp, label string) {
 func checkKubeMatchHeaders(r *Report, istio, gateway []plugin, services, httpRoutes []*Document) {
 	union := func(ps []plugin) map[string]WrittenHeader {
 		if len(ps) == 0 {
-			return WrittenHeaders(fallbackConfig())
+			return WrittenHeaders(fallbackConfig().Config)
 		}
 		out := map[string]WrittenHeader{}
 		for _, p := range ps {
-			for k, v := range WrittenHeaders(p.cfg) {
+			for k, v := range WrittenHeaders(p.cfg.Config) {
 				out[k] = v
 			}
 		}

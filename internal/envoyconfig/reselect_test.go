@@ -76,7 +76,7 @@ func TestWrittenHeaders(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got []string
-		for name := range WrittenHeaders(cfg) {
+		for name := range WrittenHeaders(cfg.Config) {
 			got = append(got, name)
 		}
 		sort.Strings(got)

@@ -43,7 +43,7 @@ type Config struct {
 	Filter FilterConfig
 	// Policy is the plugin configuration as the filter parses it, used only to label access-log lines
 	// ("public" or "allowed"); nil when it does not parse (the VM then refuses it at start).
-	Policy *policy.Config
+	Policy *policy.Policy
 
 	VirtualHosts []*VirtualHost
 	Clusters     map[string]*Cluster
@@ -481,7 +481,7 @@ func metadataOf(md *corev3.Metadata) envoyhost.Metadata {
 	return out
 }
 
-func blockRequirement(pc *policy.Config, md *corev3.Metadata) *policy.Requirement {
+func blockRequirement(pc *policy.Policy, md *corev3.Metadata) *policy.Requirement {
 	st, ok := md.GetFilterMetadata()[pc.MetadataNamespace]
 	if !ok {
 		return nil

@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/filter/config"
 	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
@@ -513,7 +513,7 @@ func (g *Gateway) decision(rt *Route, res envoyhost.Result, upHeaders [][2]strin
 		}
 		return strconv.Itoa(lr.Status)
 	}
-	if pc := g.cfg.Policy; pc != nil && pc.Mode == policy.ModeReport && pc.Upstream.Decision != "" {
+	if pc := g.cfg.Policy; pc != nil && pc.Mode == config.ModeReport && pc.Upstream.Decision != "" {
 		for _, h := range upHeaders {
 			if h[0] == pc.Upstream.Decision {
 				return "report " + h[1]

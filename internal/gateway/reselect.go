@@ -116,7 +116,7 @@ func (g *Gateway) warnReselection() {
 	if g.cfg.Policy == nil || !g.reselect {
 		return
 	}
-	written := envoyconfig.WrittenHeaders(g.cfg.Policy)
+	written := envoyconfig.WrittenHeaders(g.cfg.Policy.Config)
 	for _, vh := range g.cfg.VirtualHosts {
 		for _, rt := range vh.Routes {
 			for _, h := range rt.headers {

@@ -1,4 +1,4 @@
-package bearer
+package digest
 
 import (
 	"encoding/binary"

@@ -1,8 +1,11 @@
-package policy
+package validator
 
 import (
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/scope-gate/scope-gate/filter/bearer"
 )
 
 const introspectionConfig = `{"token_kinds": [{"prefix": "dfoa_", "subject_type": "account", "scopes": ["full"]}],
@@ -12,7 +15,7 @@ const forwardConfig = `{"token_kinds": [{"prefix": "dfoa_", "subject_type": "acc
  "validator": {"type": "forward", "cluster": "api", "authority": "api.example", "path": "/openapi/v1/account"}}`
 
 func TestRemoteRequest(t *testing.T) {
-	r := mustParse(t, introspectionConfig).Validator.(*RemoteValidator)
+	r := mustParse(t, introspectionConfig).Validator.(*Remote)
 	headers, body := r.Request("dfoa_a+b/c=")
 	if string(body) != "token=dfoa_a%2Bb%2Fc%3D&token_type_hint=access_token" {
 		t.Fatalf("introspection body %q", body)
@@ -20,7 +23,7 @@ func TestRemoteRequest(t *testing.T) {
 	if headers[0] != [2]string{":method", "POST"} || headers[len(headers)-1][0] != "authorization" || !strings.HasPrefix(headers[len(headers)-1][1], "Basic ") {
 		t.Fatalf("introspection headers %v", headers)
 	}
-	f := mustParse(t, forwardConfig).Validator.(*RemoteValidator)
+	f := mustParse(t, forwardConfig).Validator.(*Remote)
 	headers, body = f.Request("dfoa_x")
 	if body != nil || headers[len(headers)-1] != [2]string{"authorization", "Bearer dfoa_x"} || headers[1] != [2]string{":path", "/openapi/v1/account"} {
 		t.Fatalf("forward request %v %q", headers, body)
@@ -32,7 +35,7 @@ func TestRemoteRequest(t *testing.T) {
 }
 
 func TestIntrospectionAnswer(t *testing.T) {
-	r := mustParse(t, introspectionConfig).Validator.(*RemoteValidator)
+	r := mustParse(t, introspectionConfig).Validator.(*Remote)
 	tests := []struct {
 		name    string
 		status  int
@@ -72,7 +75,7 @@ func TestIntrospectionAnswer(t *testing.T) {
 }
 
 func TestForwardAnswer(t *testing.T) {
-	r := mustParse(t, forwardConfig).Validator.(*RemoteValidator)
+	r := mustParse(t, forwardConfig).Validator.(*Remote)
 	account := `{"subject_type":"account","subject_email":"user@example.com","account":{"id":"42","email":"user@example.com","name":"U"},"workspaces":[],"default_workspace_id":null}`
 	tests := []struct {
 		name    string
@@ -112,9 +115,9 @@ func FuzzRemoteAnswer(f *testing.F) {
 	f.Add(500, []byte(`{`), true)
 	ic, fc := mustParse(f, introspectionConfig), mustParse(f, forwardConfig)
 	f.Fuzz(func(t *testing.T, status int, body []byte, introspection bool) {
-		r := fc.Validator.(*RemoteValidator)
+		r := fc.Validator.(*Remote)
 		if introspection {
-			r = ic.Validator.(*RemoteValidator)
+			r = ic.Validator.(*Remote)
 		}
 		v, _, problem := r.Answer(status, body, now)
 		if (v.Result == Unavailable) != (problem != "") {
@@ -122,6 +125,28 @@ func FuzzRemoteAnswer(f *testing.F) {
 		}
 		if !validHeaderValue(v.Subject) || !validHeaderValue(v.ScopesText) {
 			t.Fatalf("unsafe identity %q %q", v.Subject, v.ScopesText)
+		}
+	})
+}
+
+// FuzzRemoteRequest: the introspection body always parses back to exactly the token and the hint, and the
+// forward call carries exactly "Bearer <token>".
+func FuzzRemoteRequest(f *testing.F) {
+	f.Add("dfoa_a+b/c=&token=evil")
+	f.Add("%00%zz")
+	ic, fc := mustParse(f, introspectionConfig), mustParse(f, forwardConfig)
+	f.Fuzz(func(t *testing.T, token string) {
+		if !bearer.WellFormed(token) {
+			return // the decision never sends such a token anywhere
+		}
+		_, body := ic.Validator.(*Remote).Request(token)
+		q, err := url.ParseQuery(string(body))
+		if err != nil || len(q) != 2 || len(q["token"]) != 1 || q.Get("token") != token || q.Get("token_type_hint") != "access_token" {
+			t.Fatalf("introspection body %q does not carry exactly the token", body)
+		}
+		headers, _ := fc.Validator.(*Remote).Request(token)
+		if last := headers[len(headers)-1]; last != [2]string{"authorization", "Bearer " + token} {
+			t.Fatalf("forward header %v", last)
 		}
 	})
 }

@@ -1,12 +1,20 @@
-package policy
+// Package config is scope-gate's plugin configuration (docs/spec.md §2): Parse reads the JSON that Envoy
+// hands the plugin at start, strictly (unknown keys, duplicate keys, wrong types and out-of-range values are
+// errors naming the JSON path), into a Config that is immutable afterwards. The validator object is decoded
+// by filter/validator; route requirements, replies and everything else the request path precomputes are
+// filter/policy's, which compiles a Config into a Policy.
+package config
 
 import (
 	"strconv"
 	"strings"
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/confjson"
 	"github.com/scope-gate/scope-gate/filter/pathcheck"
+	"github.com/scope-gate/scope-gate/filter/scope"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 // Mode says whether decisions are enforced or only reported.
@@ -48,7 +56,7 @@ type TokenKind struct {
 	Prefix      string
 	SubjectType string
 	Scopes      []string // sorted, deduplicated
-	scopesText  string   // Scopes joined by single spaces
+	ScopesText  string   // Scopes joined by single spaces
 }
 
 // CacheConfig bounds the shared cache of remote validation results (docs/spec.md §4.5).
@@ -74,50 +82,26 @@ type Config struct {
 	FullScope         string // "" disables the catch-all
 	DefaultRoute      DefaultRoute
 	Mode              Mode
-	TokenKinds        []TokenKind // longest prefix first
-	Validator         Validator   // nil: no validator configured
+	TokenKinds        []TokenKind         // longest prefix first
+	Validator         validator.Validator // nil: no validator configured
 	Cache             CacheConfig
 	Upstream          UpstreamHeaders
 	// PathRules relaxes the ambiguous-path check (path_check); the zero value is strict.
 	PathRules pathcheck.Rules
 	// BypassCORSPreflight lets CORS preflight requests through without a bearer (bypass_cors_preflight).
 	BypassCORSPreflight bool
-	// Routes maps an Envoy route name (xds.route_name; in Istio the VirtualService http[].name) to its
-	// requirement, for routes whose metadata carries no block. Decoded and checked at Parse.
-	Routes map[string]*Requirement
-
-	// Precomputed at Parse.
-	routeBlockPath       []string
-	virtualHostBlockPath []string
-	spoofable            []string // lower-case names removed from every request
-	cachePrefix          string   // shared-data key prefix of the remote-validation cache
-	defaultRequirement   *Requirement
-	replies              replies
+	// Routes lists the routes map (routes): an Envoy route name (xds.route_name; in Istio the VirtualService
+	// http[].name) and the string fields of its requirement, for routes whose metadata carries no block, in
+	// the document's order. The fields are checked as a requirement by filter/policy (docs/spec.md §3).
+	Routes []Route
 }
 
-// RouteBlockPath is the Envoy property path of the route's metadata block in the namespace.
-func (c *Config) RouteBlockPath() []string { return c.routeBlockPath }
-
-// VirtualHostBlockPath is the Envoy property path of the virtual host's metadata block in the namespace.
-func (c *Config) VirtualHostBlockPath() []string { return c.virtualHostBlockPath }
-
-// SpoofableHeaders are the lower-case names of every header the filter sets itself; they are removed from
-// every request before any decision, on every route (docs/spec.md §6).
-func (c *Config) SpoofableHeaders() []string { return c.spoofable }
-
-// DefaultRequirement applies when neither the route nor its virtual host has a block in the namespace, and
-// when no route matched.
-func (c *Config) DefaultRequirement() *Requirement { return c.defaultRequirement }
-
-// Error is a configuration error: what is wrong and where, as a JSON path, in one line.
-type Error struct {
-	Path string // JSON path, "$" for the document
-	Msg  string
+// Route is one entry of the routes map.
+type Route struct {
+	Name   string
+	Path   string      // the entry's JSON path, $.routes["<name>"], for errors
+	Fields [][2]string // the requirement object's keys and string values, in order
 }
-
-func (e *Error) Error() string { return "scope-gate configuration: " + e.Path + ": " + e.Msg }
-
-func errAt(path, msg string) *Error { return &Error{Path: path, Msg: msg} }
 
 // Parse reads the plugin configuration. Empty input (or only whitespace) means every default.
 func Parse(data []byte) (*Config, error) {
@@ -140,19 +124,18 @@ func Parse(data []byte) (*Config, error) {
 	if strings.TrimSpace(string(data)) != "" {
 		root, err := strictjson.Parse(data, strictjson.DefaultMaxDepth)
 		if err != nil {
-			return nil, errAt("$", err.Error())
+			return nil, confjson.At("$", err.Error())
 		}
 		if err := c.decode(root); err != nil {
 			return nil, err
 		}
 	}
-	c.precompute()
 	return c, nil
 }
 
 func (c *Config) decode(root strictjson.Value) error {
 	if root.Kind != strictjson.Object {
-		return errAt("$", "must be an object, got "+root.Kind.String())
+		return confjson.At("$", "must be an object, got "+root.Kind.String())
 	}
 	var routes strictjson.Value
 	for _, m := range root.Members {
@@ -161,23 +144,23 @@ func (c *Config) decode(root strictjson.Value) error {
 		var err error
 		switch m.Key {
 		case "metadata_namespace":
-			c.MetadataNamespace, err = str(v, path)
+			c.MetadataNamespace, err = confjson.String(v, path)
 			if err == nil && (c.MetadataNamespace == "" || strings.IndexByte(c.MetadataNamespace, 0) >= 0) {
-				err = errAt(path, "must be a non-empty string without NUL")
+				err = confjson.At(path, "must be a non-empty string without NUL")
 			}
 		case "realm":
-			c.Realm, err = str(v, path)
+			c.Realm, err = confjson.String(v, path)
 			if err == nil && !validRealm(c.Realm) {
-				err = errAt(path, `must be printable ASCII without '"' or '\' (it is quoted in WWW-Authenticate)`)
+				err = confjson.At(path, `must be printable ASCII without '"' or '\' (it is quoted in WWW-Authenticate)`)
 			}
 		case "full_scope":
-			c.FullScope, err = str(v, path)
-			if err == nil && c.FullScope != "" && !validScopeToken(c.FullScope) {
-				err = errAt(path, "must be \"\" or one RFC 6749 scope token, got "+strconv.Quote(c.FullScope))
+			c.FullScope, err = confjson.String(v, path)
+			if err == nil && c.FullScope != "" && !scope.ValidToken(c.FullScope) {
+				err = confjson.At(path, "must be \"\" or one RFC 6749 scope token, got "+strconv.Quote(c.FullScope))
 			}
 		case "default_route":
 			var s string
-			if s, err = str(v, path); err == nil {
+			if s, err = confjson.String(v, path); err == nil {
 				switch s {
 				case "bearer":
 					c.DefaultRoute = DefaultBearer
@@ -186,25 +169,25 @@ func (c *Config) decode(root strictjson.Value) error {
 				case "deny":
 					c.DefaultRoute = DefaultDeny
 				default:
-					err = errAt(path, `must be "bearer", "public" or "deny", got `+strconv.Quote(s))
+					err = confjson.At(path, `must be "bearer", "public" or "deny", got `+strconv.Quote(s))
 				}
 			}
 		case "mode":
 			var s string
-			if s, err = str(v, path); err == nil {
+			if s, err = confjson.String(v, path); err == nil {
 				switch s {
 				case "enforce":
 					c.Mode = ModeEnforce
 				case "report":
 					c.Mode = ModeReport
 				default:
-					err = errAt(path, `must be "enforce" or "report", got `+strconv.Quote(s))
+					err = confjson.At(path, `must be "enforce" or "report", got `+strconv.Quote(s))
 				}
 			}
 		case "token_kinds":
 			err = c.decodeTokenKinds(v, path)
 		case "validator":
-			c.Validator, err = decodeValidator(v, path)
+			c.Validator, err = validator.Decode(v, path)
 		case "cache":
 			err = c.decodeCache(v, path)
 		case "upstream_headers":
@@ -212,66 +195,63 @@ func (c *Config) decode(root strictjson.Value) error {
 		case "path_check":
 			err = c.decodePathCheck(v, path)
 		case "bypass_cors_preflight":
-			c.BypassCORSPreflight, err = boolean(v, path)
+			c.BypassCORSPreflight, err = confjson.Bool(v, path)
 		case "routes":
 			routes = v
 		default:
-			err = errAt(path, "unknown key")
+			err = confjson.At(path, "unknown key")
 		}
 		if err != nil {
 			return err
 		}
 	}
-	// Route requirements depend on the validator and realm, so they are decoded after everything else.
+	// The routes map is read last, as its entries are checked as requirements, which depend on the rest.
 	if routes.Kind != strictjson.Null || len(routes.Members) > 0 {
 		return c.decodeRoutes(routes, "$.routes")
 	}
 	return nil
 }
 
-// decodeRoutes reads the routes map: route name → a requirement object with the metadata block's keys.
-// Unlike a metadata block (which Envoy can change under a running filter, so its errors are answered 500),
-// an error here is the plugin configuration's and rejects it at start.
+// decodeRoutes reads the routes map: route name → a requirement object with the metadata block's keys, every
+// value a string. Unlike a metadata block (which Envoy can change under a running filter, so its errors are
+// answered 500), an error here is the plugin configuration's and rejects it at start; filter/policy checks
+// each entry as a requirement when it compiles the configuration.
 func (c *Config) decodeRoutes(v strictjson.Value, path string) error {
 	if v.Kind != strictjson.Object {
-		return errAt(path, "must be an object mapping route names to requirements, got "+v.Kind.String())
+		return confjson.At(path, "must be an object mapping route names to requirements, got "+v.Kind.String())
 	}
-	c.Routes = make(map[string]*Requirement, len(v.Members))
+	c.Routes = make([]Route, 0, len(v.Members))
 	for _, m := range v.Members {
 		rp := path + "[" + strconv.Quote(m.Key) + "]"
 		if m.Key == "" {
-			return errAt(rp, "route name must not be empty")
+			return confjson.At(rp, "route name must not be empty")
 		}
 		if m.Value.Kind != strictjson.Object {
-			return errAt(rp, "must be an object of strings, got "+m.Value.Kind.String())
+			return confjson.At(rp, "must be an object of strings, got "+m.Value.Kind.String())
 		}
 		fields := make([][2]string, 0, len(m.Value.Members))
 		for _, f := range m.Value.Members {
 			if f.Value.Kind != strictjson.String {
-				return errAt(rp+"."+f.Key, "must be a string, got "+f.Value.Kind.String())
+				return confjson.At(rp+"."+f.Key, "must be a string, got "+f.Value.Kind.String())
 			}
 			fields = append(fields, [2]string{f.Key, f.Value.Text})
 		}
-		r := c.RequirementFromFields(fields)
-		if r.Problem != "" {
-			return errAt(rp, r.Problem)
-		}
-		c.Routes[m.Key] = r
+		c.Routes = append(c.Routes, Route{Name: m.Key, Path: rp, Fields: fields})
 	}
 	return nil
 }
 
 func (c *Config) decodeTokenKinds(v strictjson.Value, path string) error {
 	if v.Kind != strictjson.Array {
-		return errAt(path, "must be an array, got "+v.Kind.String())
+		return confjson.At(path, "must be an array, got "+v.Kind.String())
 	}
 	if len(v.Items) == 0 {
-		return errAt(path, "must list at least one kind (omit the key to accept any token)")
+		return confjson.At(path, "must list at least one kind (omit the key to accept any token)")
 	}
 	for i, item := range v.Items {
 		ip := path + "[" + strconv.Itoa(i) + "]"
 		if item.Kind != strictjson.Object {
-			return errAt(ip, "must be an object, got "+item.Kind.String())
+			return confjson.At(ip, "must be an object, got "+item.Kind.String())
 		}
 		var k TokenKind
 		for _, m := range item.Members {
@@ -279,33 +259,33 @@ func (c *Config) decodeTokenKinds(v strictjson.Value, path string) error {
 			var err error
 			switch m.Key {
 			case "prefix":
-				k.Prefix, err = str(m.Value, mp)
+				k.Prefix, err = confjson.String(m.Value, mp)
 				if err == nil && !bearer.WellFormed(k.Prefix) {
-					err = errAt(mp, "must be non-empty visible ASCII")
+					err = confjson.At(mp, "must be non-empty visible ASCII")
 				}
 			case "subject_type":
-				k.SubjectType, err = str(m.Value, mp)
-				if err == nil && !validSubjectType(k.SubjectType) {
-					err = errAt(mp, "must be one token of visible ASCII, got "+strconv.Quote(k.SubjectType))
+				k.SubjectType, err = confjson.String(m.Value, mp)
+				if err == nil && !scope.ValidSubjectType(k.SubjectType) {
+					err = confjson.At(mp, "must be one token of visible ASCII, got "+strconv.Quote(k.SubjectType))
 				}
 			case "scopes":
-				k.Scopes, err = scopeList(m.Value, mp)
+				k.Scopes, err = confjson.ScopeList(m.Value, mp)
 			default:
-				err = errAt(mp, "unknown key")
+				err = confjson.At(mp, "unknown key")
 			}
 			if err != nil {
 				return err
 			}
 		}
 		if k.Prefix == "" {
-			return errAt(ip+".prefix", "is required")
+			return confjson.At(ip+".prefix", "is required")
 		}
 		for _, other := range c.TokenKinds {
 			if other.Prefix == k.Prefix {
-				return errAt(ip+".prefix", "duplicates the prefix "+strconv.Quote(k.Prefix)+" of an earlier kind")
+				return confjson.At(ip+".prefix", "duplicates the prefix "+strconv.Quote(k.Prefix)+" of an earlier kind")
 			}
 		}
-		k.scopesText = strings.Join(k.Scopes, " ")
+		k.ScopesText = strings.Join(k.Scopes, " ")
 		c.TokenKinds = append(c.TokenKinds, k)
 	}
 	// Longest prefix first, so that "dfoa_x" wins over "dfoa_" when both are configured. Insertion sort:
@@ -321,20 +301,20 @@ func (c *Config) decodeTokenKinds(v strictjson.Value, path string) error {
 
 func (c *Config) decodeCache(v strictjson.Value, path string) error {
 	if v.Kind != strictjson.Object {
-		return errAt(path, "must be an object, got "+v.Kind.String())
+		return confjson.At(path, "must be an object, got "+v.Kind.String())
 	}
 	for _, m := range v.Members {
 		mp := path + "." + m.Key
 		var err error
 		switch m.Key {
 		case "ttl_seconds":
-			c.Cache.TTLSeconds, err = integer(m.Value, mp, 0, 86400)
+			c.Cache.TTLSeconds, err = confjson.Int(m.Value, mp, 0, 86400)
 		case "negative_ttl_seconds":
-			c.Cache.NegativeTTLSeconds, err = integer(m.Value, mp, 0, 86400)
+			c.Cache.NegativeTTLSeconds, err = confjson.Int(m.Value, mp, 0, 86400)
 		case "max_entries":
-			c.Cache.MaxEntries, err = integer(m.Value, mp, 1, 10_000_000)
+			c.Cache.MaxEntries, err = confjson.Int(m.Value, mp, 1, 10_000_000)
 		default:
-			err = errAt(mp, "unknown key")
+			err = confjson.At(mp, "unknown key")
 		}
 		if err != nil {
 			return err
@@ -347,20 +327,20 @@ func (c *Config) decodeCache(v strictjson.Value, path string) error {
 // control bytes and overlong UTF-8 cannot be relaxed: no API needs them, and each is a known bypass.
 func (c *Config) decodePathCheck(v strictjson.Value, path string) error {
 	if v.Kind != strictjson.Object {
-		return errAt(path, "must be an object, got "+v.Kind.String())
+		return confjson.At(path, "must be an object, got "+v.Kind.String())
 	}
 	for _, m := range v.Members {
 		mp := path + "." + m.Key
 		var err error
 		switch m.Key {
 		case "allow_encoded_slashes":
-			c.PathRules.AllowEncodedSlashes, err = boolean(m.Value, mp)
+			c.PathRules.AllowEncodedSlashes, err = confjson.Bool(m.Value, mp)
 		case "allow_empty_segments":
-			c.PathRules.AllowEmptySegments, err = boolean(m.Value, mp)
+			c.PathRules.AllowEmptySegments, err = confjson.Bool(m.Value, mp)
 		case "allow_backslashes":
-			c.PathRules.AllowBackslashes, err = boolean(m.Value, mp)
+			c.PathRules.AllowBackslashes, err = confjson.Bool(m.Value, mp)
 		default:
-			err = errAt(mp, "unknown key (dot segments, control bytes and overlong UTF-8 are always refused)")
+			err = confjson.At(mp, "unknown key (dot segments, control bytes and overlong UTF-8 are always refused)")
 		}
 		if err != nil {
 			return err
@@ -371,7 +351,7 @@ func (c *Config) decodePathCheck(v strictjson.Value, path string) error {
 
 func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 	if v.Kind != strictjson.Object {
-		return errAt(path, "must be an object, got "+v.Kind.String())
+		return confjson.At(path, "must be an object, got "+v.Kind.String())
 	}
 	for _, m := range v.Members {
 		mp := path + "." + m.Key
@@ -387,18 +367,18 @@ func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 		case "decision":
 			name = &c.Upstream.Decision
 		case "strip_authorization":
-			c.Upstream.StripAuthorization, err = boolean(m.Value, mp)
+			c.Upstream.StripAuthorization, err = confjson.Bool(m.Value, mp)
 		default:
-			err = errAt(mp, "unknown key")
+			err = confjson.At(mp, "unknown key")
 		}
 		if name != nil {
 			var s string
-			if s, err = str(m.Value, mp); err == nil {
+			if s, err = confjson.String(m.Value, mp); err == nil {
 				s = asciiLower(s)
 				if s != "" && !validHeaderName(s) {
-					err = errAt(mp, "must be \"\" or an HTTP header name (RFC 9110 token), got "+strconv.Quote(s))
+					err = confjson.At(mp, "must be \"\" or an HTTP header name (RFC 9110 token), got "+strconv.Quote(s))
 				} else if s == "authorization" || s == "host" {
-					err = errAt(mp, "must not be "+strconv.Quote(s))
+					err = confjson.At(mp, "must not be "+strconv.Quote(s))
 				}
 				*name = s
 			}
@@ -416,97 +396,11 @@ func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 			continue
 		}
 		if prev, dup := names[h.name]; dup {
-			return errAt(path+"."+h.key, "header "+strconv.Quote(h.name)+" is already used by "+path+"."+prev)
+			return confjson.At(path+"."+h.key, "header "+strconv.Quote(h.name)+" is already used by "+path+"."+prev)
 		}
 		names[h.name] = h.key
 	}
 	return nil
-}
-
-func (c *Config) precompute() {
-	c.routeBlockPath = []string{"xds", "route_metadata", "filter_metadata", c.MetadataNamespace}
-	c.virtualHostBlockPath = []string{"xds", "virtual_host_metadata", "filter_metadata", c.MetadataNamespace}
-	for _, h := range []string{c.Upstream.Subject, c.Upstream.SubjectType, c.Upstream.Scopes, c.Upstream.Decision} {
-		if h != "" {
-			c.spoofable = append(c.spoofable, h)
-		}
-	}
-	c.replies = newReplies(c.Realm)
-	if r, ok := c.Validator.(*RemoteValidator); ok {
-		fp := bearer.Sum(r.Kind + "\x00" + r.Cluster + "\x00" + r.Authority + "\x00" + r.Path + "\x00" + r.Method + "\x00" + r.ClientID)
-		c.cachePrefix = "scope_gate.cache." + fp.LogID() + "."
-	} else if fp := validatorFingerprint(c.Validator); fp != "" {
-		c.cachePrefix = "scope_gate.cache." + bearer.Sum(fp).LogID() + "."
-	}
-	c.defaultRequirement = c.newDefaultRequirement()
-}
-
-// str requires a JSON string.
-func str(v strictjson.Value, path string) (string, error) {
-	if v.Kind != strictjson.String {
-		return "", errAt(path, "must be a string, got "+v.Kind.String())
-	}
-	return v.Text, nil
-}
-
-// boolean requires a JSON boolean.
-func boolean(v strictjson.Value, path string) (bool, error) {
-	if v.Kind != strictjson.Bool {
-		return false, errAt(path, "must be a boolean, got "+v.Kind.String())
-	}
-	return v.Boolean, nil
-}
-
-// integer requires a JSON integer within [lo, hi].
-func integer(v strictjson.Value, path string, lo, hi int64) (int64, error) {
-	n, ok := v.Int()
-	if !ok {
-		if v.Kind == strictjson.Number {
-			return 0, errAt(path, "must be an integer, got "+v.Text)
-		}
-		return 0, errAt(path, "must be an integer, got "+v.Kind.String())
-	}
-	if n < lo || n > hi {
-		return 0, errAt(path, "must be between "+strconv.FormatInt(lo, 10)+" and "+strconv.FormatInt(hi, 10)+", got "+v.Text)
-	}
-	return n, nil
-}
-
-// scopeList requires an array of RFC 6749 scope tokens; the result is sorted and deduplicated.
-func scopeList(v strictjson.Value, path string) ([]string, error) {
-	if v.Kind != strictjson.Array {
-		return nil, errAt(path, "must be an array of scope strings, got "+v.Kind.String())
-	}
-	out := make([]string, 0, len(v.Items))
-	for i, it := range v.Items {
-		ip := path + "[" + strconv.Itoa(i) + "]"
-		s, err := str(it, ip)
-		if err != nil {
-			return nil, err
-		}
-		if !validScopeToken(s) {
-			return nil, errAt(ip, "is not an RFC 6749 scope token: "+strconv.Quote(s))
-		}
-		out = append(out, s)
-	}
-	return sortedSet(out), nil
-}
-
-// sortedSet sorts a short list in place and drops duplicates (insertion sort: config-time, tiny lists, and
-// no generic sort instantiations in the module).
-func sortedSet(list []string) []string {
-	for i := 1; i < len(list); i++ {
-		for j := i; j > 0 && list[j] < list[j-1]; j-- {
-			list[j], list[j-1] = list[j-1], list[j]
-		}
-	}
-	out := list[:0]
-	for i, s := range list {
-		if i == 0 || s != list[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func validRealm(s string) bool {

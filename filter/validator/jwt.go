@@ -1,16 +1,20 @@
-//go:build jwt
+//go:build jwt || !wasip1
 
-package policy
+package validator
 
 import (
 	"strconv"
 	"strings"
 
-	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/confjson"
+	"github.com/scope-gate/scope-gate/filter/digest"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
-// Build tags. jwt: this file and the JWT validator (else jwt_off.go refuses "jwt" by name). The JOSE work
+// Build constraints. This file and the JWT validator are compiled natively always (so that the offline check
+// and every native tool understand "jwt" configurations) and into the module with -tags jwt (the
+// scope-gate-jwt.wasm variant); the default module (wasip1 without jwt) has jwt_off.go instead, which
+// refuses "jwt" by name, because JWT support would take the module past its size budget. The JOSE work
 // itself (JWK decoding, compact JWS parsing, signature verification) is behind three functions with two
 // implementations: jose_stdlib.go (the standard library only: the default of the jwt build) and
 // jose_gojose.go (-tags jwt,jwt_gojose: go-jose, loads on Envoy >= 1.39 only). Both exist because go-jose imports crypto/x509, which imports
@@ -19,15 +23,16 @@ import (
 // >= 1.39, which stubs every WASI function). Everything else (header screening, key selection, claims) is
 // shared and tested against both.
 
-// JWTSupported reports whether this build verifies JWT access tokens (the scope-gate-jwt.wasm variant).
+// JWTSupported reports whether this build verifies JWT access tokens: natively always, in wasm only in the
+// scope-gate-jwt.wasm variant.
 const JWTSupported = true
 
-// JWTValidator verifies RFC 9068 JWT access tokens locally: a JWS signature by a key of the issuer's JWKS,
+// JWT verifies RFC 9068 JWT access tokens locally: a JWS signature by a key of the issuer's JWKS,
 // then iss, aud, exp and nbf, then scopes and subject from the claims. The keys come from the
 // configuration (jwks) or from a JWKS endpoint behind an Envoy cluster (jwks_cluster), fetched on demand on
 // the request path and shared between VMs through shared data (the plugin drives the fetch; the pure
 // parts, parsing, key selection and verification, are here).
-type JWTValidator struct {
+type JWT struct {
 	Issuer           string
 	Audience         string
 	Algorithms       []string // allow-list of JWS alg values; never none or HS*
@@ -52,26 +57,32 @@ type JWTValidator struct {
 }
 
 // Type implements Validator.
-func (*JWTValidator) Type() string { return "jwt" }
+func (*JWT) Type() string { return "jwt" }
 
-// validatorFingerprint names everything that decides a cached validator's answers (config.go puts it in
-// every shared-cache key of the verified-token cache); "" for validators it does not cover.
-func validatorFingerprint(val Validator) string {
-	if v, ok := val.(*JWTValidator); ok {
-		return v.fingerprint
+// Describe implements Validator.
+func (*JWT) Describe() string { return "jwt" }
+
+// Clusters implements Validator: the JWKS endpoint's cluster when keys are fetched, else none.
+func (v *JWT) Clusters() []Cluster {
+	if v.JWKSCluster == "" {
+		return nil
 	}
-	return ""
+	return []Cluster{{Key: "jwks_cluster", Name: v.JWKSCluster}}
 }
 
+// CacheFingerprint implements Validator: verified tokens are cached under everything that decides a verdict
+// (see computeFingerprint).
+func (v *JWT) CacheFingerprint() string { return v.fingerprint }
+
 // Inline is the key set from the configuration, or nil when keys are fetched from JWKSCluster.
-func (v *JWTValidator) Inline() *KeySet { return v.inline }
+func (v *JWT) Inline() *KeySet { return v.inline }
 
 // JWKSSharedKey is the shared-data key of the fetched JWKS record (see JWKSRecord). It names the endpoint, so
 // every plugin configuration fetching the same JWKS shares one record and one refresh floor.
-func (v *JWTValidator) JWKSSharedKey() string { return v.jwksSharedKey }
+func (v *JWT) JWKSSharedKey() string { return v.jwksSharedKey }
 
 // JWKSRequest returns the headers of the JWKS fetch (GET jwks_path).
-func (v *JWTValidator) JWKSRequest() [][2]string {
+func (v *JWT) JWKSRequest() [][2]string {
 	return append([][2]string(nil), v.jwksHeaders...)
 }
 
@@ -86,7 +97,7 @@ const (
 )
 
 func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
-	v := &JWTValidator{
+	v := &JWT{
 		Algorithms:            defaultAlgorithms,
 		ClockSkewSeconds:      defaultClockSkewSeconds,
 		ScopeClaim:            "scope",
@@ -107,65 +118,65 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 		switch m.Key {
 		case "type":
 		case "issuer":
-			v.Issuer, err = str(m.Value, mp)
+			v.Issuer, err = confjson.String(m.Value, mp)
 			hasIssuer = true
 			if err == nil && (v.Issuer == "" || !validHeaderValue(v.Issuer)) {
-				err = errAt(mp, "must be a non-empty printable ASCII string (compared exactly with the token's iss)")
+				err = confjson.At(mp, "must be a non-empty printable ASCII string (compared exactly with the token's iss)")
 			}
 		case "audience":
-			v.Audience, err = str(m.Value, mp)
+			v.Audience, err = confjson.String(m.Value, mp)
 			hasAudience = true
 			if err == nil && (v.Audience == "" || !validHeaderValue(v.Audience)) {
-				err = errAt(mp, "must be a non-empty printable ASCII string (one of the token's aud must equal it)")
+				err = confjson.At(mp, "must be a non-empty printable ASCII string (one of the token's aud must equal it)")
 			}
 		case "algorithms":
 			v.Algorithms, err = decodeAlgorithms(m.Value, mp)
 		case "jwks":
 			if m.Value.Kind != strictjson.Object {
-				err = errAt(mp, `must be a JWK Set object ({"keys": [...]}), got `+m.Value.Kind.String())
+				err = confjson.At(mp, `must be a JWK Set object ({"keys": [...]}), got `+m.Value.Kind.String())
 			}
 			jwks, hasJWKS = m.Value, true
 		case "jwks_cluster":
-			v.JWKSCluster, err = str(m.Value, mp)
+			v.JWKSCluster, err = confjson.String(m.Value, mp)
 			if err == nil && (v.JWKSCluster == "" || !validHeaderValue(v.JWKSCluster)) {
-				err = errAt(mp, "must be a non-empty printable ASCII Envoy cluster name")
+				err = confjson.At(mp, "must be a non-empty printable ASCII Envoy cluster name")
 			}
 		case "jwks_authority":
-			v.JWKSAuthority, err = str(m.Value, mp)
+			v.JWKSAuthority, err = confjson.String(m.Value, mp)
 			if err == nil && !validAuthority(v.JWKSAuthority) {
-				err = errAt(mp, "must be a host[:port] (visible ASCII, no '/', '@' or spaces)")
+				err = confjson.At(mp, "must be a host[:port] (visible ASCII, no '/', '@' or spaces)")
 			}
 			remoteOnly = append(remoteOnly, m.Key)
 		case "jwks_path":
-			v.JWKSPath, err = str(m.Value, mp)
+			v.JWKSPath, err = confjson.String(m.Value, mp)
 			if err == nil && (len(v.JWKSPath) == 0 || v.JWKSPath[0] != '/' || !bearerSafe(v.JWKSPath)) {
-				err = errAt(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(v.JWKSPath))
+				err = confjson.At(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(v.JWKSPath))
 			}
 			remoteOnly = append(remoteOnly, m.Key)
 		case "timeout_ms":
 			var n int64
-			n, err = integer(m.Value, mp, 1, maxTimeoutMillis)
+			n, err = confjson.Int(m.Value, mp, 1, maxTimeoutMillis)
 			v.TimeoutMillis = uint32(n)
 			remoteOnly = append(remoteOnly, m.Key)
 		case "jwks_cache_seconds":
-			v.JWKSCacheSeconds, err = integer(m.Value, mp, 1, maxJWKSSeconds)
+			v.JWKSCacheSeconds, err = confjson.Int(m.Value, mp, 1, maxJWKSSeconds)
 			remoteOnly = append(remoteOnly, m.Key)
 		case "jwks_min_refresh_seconds":
 			// At least one second: the floor is what keeps random kids from turning into a fetch per request.
-			v.JWKSMinRefreshSeconds, err = integer(m.Value, mp, 1, maxJWKSSeconds)
+			v.JWKSMinRefreshSeconds, err = confjson.Int(m.Value, mp, 1, maxJWKSSeconds)
 			remoteOnly = append(remoteOnly, m.Key)
 		case "clock_skew_seconds":
-			v.ClockSkewSeconds, err = integer(m.Value, mp, 0, maxClockSkewSeconds)
+			v.ClockSkewSeconds, err = confjson.Int(m.Value, mp, 0, maxClockSkewSeconds)
 		case "require_typ_at_jwt":
 			if m.Value.Kind != strictjson.Bool {
-				err = errAt(mp, "must be a boolean, got "+m.Value.Kind.String())
+				err = confjson.At(mp, "must be a boolean, got "+m.Value.Kind.String())
 			}
 			v.RequireTypAtJWT = m.Value.Boolean
 		case "scope_claim", "scp_claim", "subject_type_claim":
 			var s string
-			if s, err = str(m.Value, mp); err == nil {
+			if s, err = confjson.String(m.Value, mp); err == nil {
 				if strings.ContainsAny(s, "\x00") || (m.Key == "subject_type_claim" && s == "") {
-					err = errAt(mp, "must be a claim name (non-empty, no NUL); omit subject_type_claim to use the token kind's")
+					err = confjson.At(mp, "must be a claim name (non-empty, no NUL); omit subject_type_claim to use the token kind's")
 				}
 				switch m.Key {
 				case "scope_claim":
@@ -180,29 +191,29 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 			// Symmetric keys are refused outright: anyone who can verify such a token can also mint one, and
 			// accepting HS* at all is what makes algorithm confusion (a public key used as an HMAC secret)
 			// possible. RFC 9068 access tokens are signed by the authorization server's asymmetric key.
-			err = errAt(mp, "HS256 (shared-secret) tokens are not supported: every verifier could mint tokens; use RS256, ES256 or EdDSA")
+			err = confjson.At(mp, "HS256 (shared-secret) tokens are not supported: every verifier could mint tokens; use RS256, ES256 or EdDSA")
 		default:
-			err = errAt(mp, "unknown key")
+			err = confjson.At(mp, "unknown key")
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
 	if v.ScopeClaim != "" && v.ScopeClaim == v.ScpClaim {
-		return nil, errAt(path+".scp_claim", "must differ from scope_claim ("+strconv.Quote(v.ScopeClaim)+"): the two are read with different rules")
+		return nil, confjson.At(path+".scp_claim", "must differ from scope_claim ("+strconv.Quote(v.ScopeClaim)+"): the two are read with different rules")
 	}
 	if !hasIssuer {
-		return nil, errAt(path+".issuer", "is required (the token's iss must equal it)")
+		return nil, confjson.At(path+".issuer", "is required (the token's iss must equal it)")
 	}
 	if !hasAudience {
-		return nil, errAt(path+".audience", "is required (one of the token's aud must equal it)")
+		return nil, confjson.At(path+".audience", "is required (one of the token's aud must equal it)")
 	}
 	switch {
 	case hasJWKS && v.JWKSCluster != "":
-		return nil, errAt(path+".jwks_cluster", "cannot be combined with jwks: keys come from the configuration or from a cluster, not both")
+		return nil, confjson.At(path+".jwks_cluster", "cannot be combined with jwks: keys come from the configuration or from a cluster, not both")
 	case hasJWKS:
 		if len(remoteOnly) > 0 {
-			return nil, errAt(path+"."+remoteOnly[0], "applies only with jwks_cluster (keys given inline in jwks are never fetched)")
+			return nil, confjson.At(path+"."+remoteOnly[0], "applies only with jwks_cluster (keys given inline in jwks are never fetched)")
 		}
 		ks, _, err := parseKeySet(jwks, path+".jwks", v.Algorithms, true)
 		if err != nil {
@@ -212,14 +223,14 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 	case v.JWKSCluster != "":
 		for _, req := range []struct{ key, val string }{{"jwks_authority", v.JWKSAuthority}, {"jwks_path", v.JWKSPath}} {
 			if req.val == "" {
-				return nil, errAt(path+"."+req.key, "is required with jwks_cluster")
+				return nil, confjson.At(path+"."+req.key, "is required with jwks_cluster")
 			}
 		}
 		v.jwksHeaders = [][2]string{{":method", "GET"}, {":path", v.JWKSPath}, {":authority", v.JWKSAuthority},
 			{"accept", "application/jwk-set+json, application/json"}}
-		v.jwksSharedKey = "scope_gate.jwks." + bearer.Sum(v.JWKSCluster+"\x00"+v.JWKSAuthority+"\x00"+v.JWKSPath).LogID()
+		v.jwksSharedKey = "scope_gate.jwks." + digest.Sum(v.JWKSCluster+"\x00"+v.JWKSAuthority+"\x00"+v.JWKSPath).LogID()
 	default:
-		return nil, errAt(path+".jwks", "is required: give the keys inline (jwks) or where to fetch them (jwks_cluster)")
+		return nil, confjson.At(path+".jwks", "is required: give the keys inline (jwks) or where to fetch them (jwks_cluster)")
 	}
 	v.fingerprint = v.computeFingerprint()
 	return v, nil
@@ -228,27 +239,27 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 // decodeAlgorithms reads the allow-list. none and HS* are refused by name: see hs256_secret above.
 func decodeAlgorithms(val strictjson.Value, path string) ([]string, error) {
 	if val.Kind != strictjson.Array || len(val.Items) == 0 {
-		return nil, errAt(path, `must be a non-empty array of "RS256", "ES256", "EdDSA"`)
+		return nil, confjson.At(path, `must be a non-empty array of "RS256", "ES256", "EdDSA"`)
 	}
 	var out []string
 	for i, it := range val.Items {
 		ip := path + "[" + strconv.Itoa(i) + "]"
-		s, err := str(it, ip)
+		s, err := confjson.String(it, ip)
 		if err != nil {
 			return nil, err
 		}
 		switch s {
 		case "RS256", "ES256", "EdDSA":
 		case "none":
-			return nil, errAt(ip, `"none" would accept unsigned tokens: never allowed`)
+			return nil, confjson.At(ip, `"none" would accept unsigned tokens: never allowed`)
 		case "HS256", "HS384", "HS512":
-			return nil, errAt(ip, strconv.Quote(s)+" (shared-secret) is not supported: it permits algorithm confusion and lets verifiers mint tokens")
+			return nil, confjson.At(ip, strconv.Quote(s)+" (shared-secret) is not supported: it permits algorithm confusion and lets verifiers mint tokens")
 		default:
-			return nil, errAt(ip, `must be "RS256", "ES256" or "EdDSA", got `+strconv.Quote(s))
+			return nil, confjson.At(ip, `must be "RS256", "ES256" or "EdDSA", got `+strconv.Quote(s))
 		}
 		for _, have := range out {
 			if have == s {
-				return nil, errAt(ip, "duplicates "+strconv.Quote(s))
+				return nil, confjson.At(ip, "duplicates "+strconv.Quote(s))
 			}
 		}
 		out = append(out, s)
@@ -260,7 +271,7 @@ func decodeAlgorithms(val strictjson.Value, path string) ([]string, error) {
 // (keyed under it) never answers for another configuration. Inline keys count by the hash of their document;
 // fetched keys by their endpoint (a rotated key set does not flush verdicts already cached, which never
 // outlive ttl_seconds nor the token's exp).
-func (v *JWTValidator) computeFingerprint() string {
+func (v *JWT) computeFingerprint() string {
 	var b strings.Builder
 	b.WriteString("jwt\x00" + v.Issuer + "\x00" + v.Audience + "\x00")
 	for _, a := range v.Algorithms {

@@ -1,10 +1,15 @@
-package policy
+// Package sharedcache is the layout of validation answers in proxy-wasm shared data (docs/spec.md §4.5): the
+// slot keys, how long an answer may be served, and the entry codec. It is pure: the plugin does the
+// shared-data reads and CAS writes.
+package sharedcache
 
 import (
 	"encoding/binary"
 	"strconv"
 
-	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/digest"
+	"github.com/scope-gate/scope-gate/filter/scope"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 // The remote-validation cache lives in proxy-wasm shared data so that every worker VM of an Envoy shares it
@@ -23,26 +28,44 @@ const (
 	maxEntryString  = 1<<16 - 1
 )
 
-// CacheKey is the shared-data key of the slot for token hash h. The prefix carries a fingerprint of the
-// validator's configuration, so changing the validator never serves answers from the previous one.
-func (c *Config) CacheKey(h bearer.Hash) string {
-	slot := binary.LittleEndian.Uint64(h[:8]) % uint64(c.Cache.MaxEntries)
-	return c.cachePrefix + strconv.FormatUint(slot, 10)
+// Cache is one configuration's view of the shared cache: where its slots are and how long answers live.
+type Cache struct {
+	prefix             string // "scope_gate.cache.<fingerprint id>."
+	ttlSeconds         int64
+	negativeTTLSeconds int64
+	slots              uint64
 }
 
-// CacheExpiry is when an answer stops being served from the cache (unix seconds), and whether it may be
+// New returns the cache of a validator whose answers are decided by fingerprint (Validator.CacheFingerprint),
+// with ttl_seconds, negative_ttl_seconds and max_entries (at least 1) from the configuration.
+func New(fingerprint string, ttlSeconds, negativeTTLSeconds, maxEntries int64) *Cache {
+	c := &Cache{ttlSeconds: ttlSeconds, negativeTTLSeconds: negativeTTLSeconds, slots: uint64(maxEntries)}
+	if fingerprint != "" {
+		c.prefix = "scope_gate.cache." + digest.Sum(fingerprint).LogID() + "."
+	}
+	return c
+}
+
+// Key is the shared-data key of the slot for token hash h. The prefix carries a fingerprint of the
+// validator's configuration, so changing the validator never serves answers from the previous one.
+func (c *Cache) Key(h digest.Hash) string {
+	slot := binary.LittleEndian.Uint64(h[:8]) % c.slots
+	return c.prefix + strconv.FormatUint(slot, 10)
+}
+
+// Expiry is when an answer stops being served from the cache (unix seconds), and whether it may be
 // cached at all: valid answers for ttl_seconds but never past the token's own expiry, invalid ones for
 // negative_ttl_seconds, unavailability never.
-func (c *Config) CacheExpiry(v Validation, tokenExp, nowUnix int64) (int64, bool) {
+func (c *Cache) Expiry(v validator.Validation, tokenExp, nowUnix int64) (int64, bool) {
 	var until int64
 	switch v.Result {
-	case Valid:
-		until = nowUnix + c.Cache.TTLSeconds
+	case validator.Valid:
+		until = nowUnix + c.ttlSeconds
 		if tokenExp > 0 && tokenExp < until {
 			until = tokenExp
 		}
-	case Invalid:
-		until = nowUnix + c.Cache.NegativeTTLSeconds
+	case validator.Invalid:
+		until = nowUnix + c.negativeTTLSeconds
 	default:
 		return 0, false
 	}
@@ -50,7 +73,7 @@ func (c *Config) CacheExpiry(v Validation, tokenExp, nowUnix int64) (int64, bool
 }
 
 // EncodeEntry serializes a cache entry. Strings longer than 65535 bytes are not cacheable (false).
-func EncodeEntry(h bearer.Hash, v Validation, expiresAt int64) ([]byte, bool) {
+func EncodeEntry(h digest.Hash, v validator.Validation, expiresAt int64) ([]byte, bool) {
 	if len(v.Subject) > maxEntryString || len(v.SubjectType) > maxEntryString || len(v.ScopesText) > maxEntryString {
 		return nil, false
 	}
@@ -67,38 +90,38 @@ func EncodeEntry(h bearer.Hash, v Validation, expiresAt int64) ([]byte, bool) {
 
 // DecodeEntry returns the cached validation for token hash h, if buf is a well-formed, unexpired entry for
 // that very token. Anything else (another token's entry, an expired one, a malformed one) is a miss.
-func DecodeEntry(buf []byte, h bearer.Hash, nowUnix int64) (Validation, bool) {
+func DecodeEntry(buf []byte, h digest.Hash, nowUnix int64) (validator.Validation, bool) {
 	if len(buf) < entryHeaderSize+6 || buf[0] != entryVersion || [32]byte(buf[2:34]) != h {
-		return Validation{}, false
+		return validator.Validation{}, false
 	}
-	result := Result(buf[1])
-	if result != Valid && result != Invalid {
-		return Validation{}, false
+	result := validator.Result(buf[1])
+	if result != validator.Valid && result != validator.Invalid {
+		return validator.Validation{}, false
 	}
 	if expires := int64(binary.LittleEndian.Uint64(buf[34:42])); nowUnix >= expires {
-		return Validation{}, false
+		return validator.Validation{}, false
 	}
 	rest := buf[entryHeaderSize:]
 	var fields [3]string
 	for i := range fields {
 		if len(rest) < 2 {
-			return Validation{}, false
+			return validator.Validation{}, false
 		}
 		n := int(binary.LittleEndian.Uint16(rest))
 		if len(rest) < 2+n {
-			return Validation{}, false
+			return validator.Validation{}, false
 		}
 		fields[i] = string(rest[2 : 2+n])
 		rest = rest[2+n:]
 	}
 	if len(rest) != 0 {
-		return Validation{}, false
+		return validator.Validation{}, false
 	}
-	v := Validation{Result: result, Subject: fields[0], SubjectType: fields[1], ScopesText: fields[2]}
+	v := validator.Validation{Result: result, Subject: fields[0], SubjectType: fields[1], ScopesText: fields[2]}
 	if v.ScopesText != "" {
-		scopes, ok := scopeFields(v.ScopesText)
+		scopes, ok := scope.Fields(v.ScopesText)
 		if !ok {
-			return Validation{}, false
+			return validator.Validation{}, false
 		}
 		v.Scopes = scopes
 	}

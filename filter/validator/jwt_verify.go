@@ -1,11 +1,12 @@
-//go:build jwt
+//go:build jwt || !wasip1
 
-package policy
+package validator
 
 import (
 	"encoding/base64"
 	"strings"
 
+	"github.com/scope-gate/scope-gate/filter/scope"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
@@ -26,8 +27,8 @@ func invalidJWT(reason string, cacheable bool) JWTResult {
 	return JWTResult{Validation: Validation{Result: Invalid}, Cacheable: cacheable, Reason: reason}
 }
 
-// JWT is a token whose header was read and whose JWS structure go-jose accepted; nothing is verified yet.
-type JWT struct {
+// Token is a JWT whose header was read and whose JWS structure go-jose accepted; nothing is verified yet.
+type Token struct {
 	jws   jwsHandle // what the JOSE backend parsed (jose_gojose.go or jose_stdlib.go)
 	Alg   string
 	KeyID string
@@ -43,7 +44,7 @@ var b64url = base64.RawURLEncoding.Strict()
 // parameters that would make a verifier trust key material carried by the token itself (jwk, x5c, jku,
 // x5u) or change how the payload is read (crit, b64) are refused. The token's own keys are never used in
 // any case: the key comes from our key set by kid.
-func (v *JWTValidator) Parse(token string) (*JWT, JWTResult) {
+func (v *JWT) Parse(token string) (*Token, JWTResult) {
 	header, rest, ok1 := strings.Cut(token, ".")
 	payload, sig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || header == "" || payload == "" || sig == "" || strings.IndexByte(sig, '.') >= 0 {
@@ -57,7 +58,7 @@ func (v *JWTValidator) Parse(token string) (*JWT, JWTResult) {
 	if err != nil || h.Kind != strictjson.Object {
 		return nil, invalidJWT("header is not a JSON object", false)
 	}
-	t := &JWT{}
+	t := &Token{}
 	var typ string
 	for _, m := range h.Members {
 		switch m.Key {
@@ -96,7 +97,7 @@ func (v *JWTValidator) Parse(token string) (*JWT, JWTResult) {
 }
 
 // Verify checks the signature with the key of keys named by the token's kid, then the claims at nowUnix.
-func (v *JWTValidator) Verify(t *JWT, keys *KeySet, nowUnix int64) JWTResult {
+func (v *JWT) Verify(t *Token, keys *KeySet, nowUnix int64) JWTResult {
 	k := keys.find(t.KeyID, t.Alg)
 	if k == nil {
 		r := invalidJWT("no key for the token's kid and alg", false)
@@ -120,7 +121,7 @@ const maxClaimsDepth = 16
 // checkClaims applies RFC 9068 §4 to a verified payload: iss and aud exact, exp required, nbf when present,
 // both with clock_skew_seconds; then subject, subject type and scopes. Any claim of the wrong type makes
 // the token invalid rather than being ignored.
-func (v *JWTValidator) checkClaims(payload []byte, now int64) JWTResult {
+func (v *JWT) checkClaims(payload []byte, now int64) JWTResult {
 	c, err := strictjson.Parse(payload, maxClaimsDepth)
 	if err != nil || c.Kind != strictjson.Object {
 		return invalidJWT("claims are not a JSON object", true)
@@ -167,7 +168,7 @@ func (v *JWTValidator) checkClaims(payload []byte, now int64) JWTResult {
 	}
 	if v.SubjectTypeClaim != "" {
 		if st, ok := c.Get(v.SubjectTypeClaim); ok {
-			if st.Kind != strictjson.String || !validSubjectType(st.Text) {
+			if st.Kind != strictjson.String || !scope.ValidSubjectType(st.Text) {
 				return invalidJWT("subject type claim is not one token of visible ASCII", true)
 			}
 			val.SubjectType = st.Text
@@ -179,7 +180,7 @@ func (v *JWTValidator) checkClaims(payload []byte, now int64) JWTResult {
 			if s.Kind != strictjson.String {
 				return invalidJWT("scope claim is not a string", true)
 			}
-			list, ok := scopeFields(s.Text)
+			list, ok := scope.Fields(s.Text)
 			if !ok {
 				return invalidJWT("scope claim holds an invalid scope token", true)
 			}
@@ -190,14 +191,14 @@ func (v *JWTValidator) checkClaims(payload []byte, now int64) JWTResult {
 		if s, ok := c.Get(v.ScpClaim); ok {
 			switch s.Kind {
 			case strictjson.String:
-				list, ok := scopeFields(s.Text)
+				list, ok := scope.Fields(s.Text)
 				if !ok {
 					return invalidJWT("scp claim holds an invalid scope token", true)
 				}
 				scopes = append(scopes, list...)
 			case strictjson.Array:
 				for _, it := range s.Items {
-					if it.Kind != strictjson.String || !validScopeToken(it.Text) {
+					if it.Kind != strictjson.String || !scope.ValidToken(it.Text) {
 						return invalidJWT("scp claim holds a non-string or invalid scope token", true)
 					}
 					scopes = append(scopes, it.Text)
@@ -208,15 +209,15 @@ func (v *JWTValidator) checkClaims(payload []byte, now int64) JWTResult {
 		}
 	}
 	if len(scopes) > 0 {
-		val.Scopes = sortedSet(scopes)
-		val.ScopesText = joinSpaced(val.Scopes)
+		val.Scopes = scope.SortedSet(scopes)
+		val.ScopesText = scope.Join(val.Scopes)
 	}
 	return JWTResult{Validation: val, TokenExp: exp}
 }
 
 // audienceMatches: aud is one string or an array of strings, one of which must equal the configured
 // audience (RFC 7519 §4.1.3). An array holding anything but strings is refused as a whole.
-func (v *JWTValidator) audienceMatches(c strictjson.Value) bool {
+func (v *JWT) audienceMatches(c strictjson.Value) bool {
 	aud, ok := c.Get("aud")
 	if !ok {
 		return false

@@ -1,6 +1,6 @@
-//go:build jwt && jwt_gojose
+//go:build (jwt || !wasip1) && jwt_gojose
 
-package policy
+package validator
 
 import (
 	jose "github.com/go-jose/go-jose/v4"

@@ -1,6 +1,6 @@
-//go:build jwt
+//go:build jwt || !wasip1
 
-package policy
+package validator
 
 import (
 	"crypto"
@@ -21,6 +21,8 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/scope-gate/scope-gate/filter/confjson"
 )
 
 // jwtTypeOnlyError is what {"validator": {"type": "jwt"}} gives in the jwt build: the first missing key.
@@ -142,14 +144,14 @@ func claims(over map[string]any) map[string]any {
 	return c
 }
 
-func jwtConfig(t testing.TB, extra string, keys ...*signer) *Config {
+func jwtConfig(t testing.TB, extra string, keys ...*signer) *testConfig {
 	t.Helper()
 	return mustParse(t, `{"validator": {"type": "jwt", "issuer": "`+testIssuer+`", "audience": "`+testAudience+`", "jwks": `+
 		jwksOf(t, keys...)+extra+`}}`)
 }
 
-func verify(c *Config, token string, at int64) JWTResult {
-	v := c.Validator.(*JWTValidator)
+func verify(c *testConfig, token string, at int64) JWTResult {
+	v := c.Validator.(*JWT)
 	jwt, res := v.Parse(token)
 	if jwt == nil {
 		return res
@@ -160,23 +162,29 @@ func verify(c *Config, token string, at int64) JWTResult {
 func TestParseJWTConfig(t *testing.T) {
 	rs, es, ed, _ := testKeys(t)
 	c := jwtConfig(t, "", rs, es, ed)
-	v := c.Validator.(*JWTValidator)
+	v := c.Validator.(*JWT)
 	if v.Type() != "jwt" || v.Inline().Len() != 3 || v.ClockSkewSeconds != 60 || v.ScopeClaim != "scope" || v.ScpClaim != "scp" ||
 		v.RequireTypAtJWT || len(v.Algorithms) != 3 || v.JWKSCluster != "" {
 		t.Fatalf("defaults: %+v", v)
 	}
-	if c.cachePrefix == "" || !strings.HasPrefix(c.cachePrefix, "scope_gate.cache.") {
-		t.Fatalf("no cache prefix for the jwt validator: %q", c.cachePrefix)
+	if v.CacheFingerprint() == "" {
+		t.Fatal("no cache fingerprint for the jwt validator")
+	}
+	if v.Clusters() != nil || v.Describe() != "jwt" {
+		t.Fatalf("inline keys: clusters %v, describe %q", v.Clusters(), v.Describe())
 	}
 	other := jwtConfig(t, `, "audience_unused": 1`[:0], rs, es) // different keys: another fingerprint
-	if other.cachePrefix == c.cachePrefix {
-		t.Fatal("two key sets share a cache prefix")
+	if other.Validator.CacheFingerprint() == v.CacheFingerprint() {
+		t.Fatal("two key sets share a cache fingerprint")
 	}
 	r := mustParse(t, `{"validator": {"type": "jwt", "issuer": "i", "audience": "a", "jwks_cluster": "idp", "jwks_authority": "idp.example",
 		"jwks_path": "/.well-known/jwks.json", "timeout_ms": 250, "jwks_cache_seconds": 600, "jwks_min_refresh_seconds": 5,
 		"clock_skew_seconds": 0, "require_typ_at_jwt": true, "algorithms": ["ES256"], "scope_claim": "", "scp_claim": "permissions",
 		"subject_type_claim": "sub_type"}}`)
-	rv := r.Validator.(*JWTValidator)
+	rv := r.Validator.(*JWT)
+	if cl := rv.Clusters(); len(cl) != 1 || cl[0] != (Cluster{Key: "jwks_cluster", Name: "idp"}) {
+		t.Fatalf("jwks_cluster not among the clusters the validator calls: %v", cl)
+	}
 	if rv.Inline() != nil || rv.JWKSCluster != "idp" || rv.TimeoutMillis != 250 || rv.JWKSCacheSeconds != 600 || rv.JWKSMinRefreshSeconds != 5 ||
 		rv.ClockSkewSeconds != 0 || !rv.RequireTypAtJWT || len(rv.Algorithms) != 1 || rv.ScopeClaim != "" || rv.ScpClaim != "permissions" ||
 		rv.SubjectTypeClaim != "sub_type" || !strings.HasPrefix(rv.JWKSSharedKey(), "scope_gate.jwks.") {
@@ -239,7 +247,7 @@ func TestJWTConfigErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(`{"validator": {` + tc.in + `}}`))
-			var ce *Error
+			var ce *confjson.Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("Parse error = %v, want a *policy.Error", err)
 			}
@@ -288,7 +296,7 @@ func TestJWTVerify(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		cfg       *Config
+		cfg       *testConfig
 		token     string
 		at        int64
 		want      Result
@@ -378,22 +386,21 @@ func TestJWTVerify(t *testing.T) {
 	}
 }
 
-// TestJWTCacheNeverPastExp: the verified-token cache entry of a JWT ends at its exp even with a longer ttl.
+// TestJWTCacheNeverPastExp: a verdict reports the token's exp, which caps its cache entry (sharedcache's
+// Expiry), and a token accepted within the skew after its exp reports that passed exp, so it is never cached.
 func TestJWTCacheNeverPastExp(t *testing.T) {
 	rs, _, _, _ := testKeys(t)
 	c := mustParse(t, `{"cache": {"ttl_seconds": 3600}, "validator": {"type": "jwt", "issuer": "`+testIssuer+`", "audience": "`+testAudience+`", "jwks": `+jwksOf(t, rs)+`}}`)
 	r := verify(c, rs.sign(t, claims(map[string]any{"exp": now + 30})), now)
-	until, ok := c.CacheExpiry(r.Validation, r.TokenExp, now)
-	if !ok || until != now+30 {
-		t.Fatalf("cache until %d ok %v, want %d", until, ok, now+30)
+	if r.Validation.Result != Valid || r.TokenExp != now+30 {
+		t.Fatalf("verdict %v, token exp %d, want %d", r.Validation.Result, r.TokenExp, now+30)
 	}
-	// Within the skew after exp the token is still accepted, but never cached.
 	r = verify(c, rs.sign(t, claims(map[string]any{"exp": now - 5})), now)
 	if r.Validation.Result != Valid {
 		t.Fatalf("within skew: %v %s", r.Validation.Result, r.Reason)
 	}
-	if _, ok := c.CacheExpiry(r.Validation, r.TokenExp, now); ok {
-		t.Fatal("a token past its exp (inside the skew) was cacheable")
+	if r.TokenExp == 0 || r.TokenExp > now {
+		t.Fatalf("a token past its exp (inside the skew) reported exp %d", r.TokenExp)
 	}
 }
 
@@ -401,7 +408,7 @@ func TestParseJWKSFetched(t *testing.T) {
 	rs, es, ed, _ := testKeys(t)
 	c := mustParse(t, `{"validator": {"type": "jwt", "issuer": "i", "audience": "a", "algorithms": ["RS256", "EdDSA"],
 		"jwks_cluster": "idp", "jwks_authority": "idp", "jwks_path": "/jwks"}}`)
-	v := c.Validator.(*JWTValidator)
+	v := c.Validator.(*JWT)
 	doc := `{"keys":[` + rs.jwk(t) + `,` + es.jwk(t) + `,{"kty":"oct","k":"c2VjcmV0"},` + ed.jwk(t) + `],"extra":"ignored"}`
 	ks, notes, err := v.ParseJWKS([]byte(doc))
 	if err != nil || ks.Len() != 2 || len(notes) != 2 {
@@ -435,7 +442,7 @@ func TestJWKSRecord(t *testing.T) {
 			t.Errorf("DecodeJWKSRecord(%v) accepted", bad)
 		}
 	}
-	v := &JWTValidator{JWKSCacheSeconds: 300, JWKSMinRefreshSeconds: 30}
+	v := &JWT{JWKSCacheSeconds: 300, JWKSMinRefreshSeconds: 30}
 	fresh := JWKSRecord{FetchedAt: now - 299, LastAttempt: now - 29, Document: doc}
 	if v.KeysStale(fresh, now) || v.MayFetch(fresh, now) {
 		t.Fatal("fresh record: stale or fetchable")
@@ -483,7 +490,7 @@ func FuzzParseJWKS(f *testing.F) {
 	f.Add([]byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"","y":""}]}`))
 	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}`))
 	c := mustParse(f, `{"validator": {"type": "jwt", "issuer": "i", "audience": "a", "jwks_cluster": "idp", "jwks_authority": "idp", "jwks_path": "/jwks"}}`)
-	v := c.Validator.(*JWTValidator)
+	v := c.Validator.(*JWT)
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		ks, _, err := v.ParseJWKS(doc)
 		if err == nil && ks.Len() == 0 {
@@ -495,8 +502,7 @@ func FuzzParseJWKS(f *testing.F) {
 	})
 }
 
-// BenchmarkJWTVerify is the first verification of a token (parse, signature, claims) per algorithm, and what
-// a cached verdict costs instead (decoding the shared-cache entry).
+// BenchmarkJWTVerify is the first verification of a token (parse, signature, claims) per algorithm.
 func BenchmarkJWTVerify(b *testing.B) {
 	rs, es, ed, _ := testKeys(b)
 	c := jwtConfig(b, "", rs, es, ed)
@@ -507,18 +513,6 @@ func BenchmarkJWTVerify(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if r := verify(c, token, now); r.Validation.Result != Valid {
 					b.Fatal(r.Reason)
-				}
-			}
-		})
-		r := verify(c, token, now)
-		h := hashOf(token)
-		until, _ := c.CacheExpiry(r.Validation, r.TokenExp, now)
-		entry, _ := EncodeEntry(h, r.Validation, until)
-		b.Run(s.alg+"/cached", func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if v, ok := DecodeEntry(entry, hashOf(token), now); !ok || v.Result != Valid {
-					b.Fatal("miss")
 				}
 			}
 		})

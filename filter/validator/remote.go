@@ -1,15 +1,17 @@
-package policy
+package validator
 
 import (
 	"encoding/base64"
 	"strconv"
 
+	"github.com/scope-gate/scope-gate/filter/confjson"
+	"github.com/scope-gate/scope-gate/filter/scope"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
-// RemoteValidator asks a server, over proxy_http_call to an Envoy cluster, whether a token is live
+// Remote asks a server, over proxy_http_call to an Envoy cluster, whether a token is live
 // (docs/spec.md §4.2 and §4.3). Everything about the call except the token is fixed at configuration time.
-type RemoteValidator struct {
+type Remote struct {
 	Kind          string // "introspection" (RFC 7662) or "forward" (a "who am I" endpoint)
 	Cluster       string
 	Authority     string
@@ -23,15 +25,28 @@ type RemoteValidator struct {
 }
 
 // Type implements Validator.
-func (r *RemoteValidator) Type() string { return r.Kind }
+func (r *Remote) Type() string { return r.Kind }
+
+// Describe implements Validator.
+func (r *Remote) Describe() string { return r.Kind + " (cluster " + strconv.Quote(r.Cluster) + ")" }
+
+// Clusters implements Validator: every token is checked by one call to Cluster.
+func (r *Remote) Clusters() []Cluster { return []Cluster{{Key: "cluster", Name: r.Cluster}} }
+
+// CacheFingerprint implements Validator: the server's answers depend on where and how it is asked (the
+// client secret is left out: it never appears in a key, and a changed secret with the same client_id
+// is the same client).
+func (r *Remote) CacheFingerprint() string {
+	return r.Kind + "\x00" + r.Cluster + "\x00" + r.Authority + "\x00" + r.Path + "\x00" + r.Method + "\x00" + r.ClientID
+}
 
 const (
 	defaultTimeoutMillis = 500
 	maxTimeoutMillis     = 60_000
 )
 
-func decodeRemote(kind string, v strictjson.Value, path string) (*RemoteValidator, error) {
-	r := &RemoteValidator{Kind: kind, Method: "GET", TimeoutMillis: defaultTimeoutMillis}
+func decodeRemote(kind string, v strictjson.Value, path string) (*Remote, error) {
+	r := &Remote{Kind: kind, Method: "GET", TimeoutMillis: defaultTimeoutMillis}
 	if kind == "introspection" {
 		r.Method = "POST"
 	}
@@ -42,42 +57,42 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*RemoteValidato
 		switch m.Key {
 		case "type":
 		case "cluster":
-			r.Cluster, err = str(m.Value, mp)
+			r.Cluster, err = confjson.String(m.Value, mp)
 			if err == nil && !validHeaderValue(r.Cluster) {
-				err = errAt(mp, "must be printable ASCII")
+				err = confjson.At(mp, "must be printable ASCII")
 			}
 		case "authority":
-			r.Authority, err = str(m.Value, mp)
+			r.Authority, err = confjson.String(m.Value, mp)
 			if err == nil && !validAuthority(r.Authority) {
-				err = errAt(mp, "must be a host[:port] (visible ASCII, no '/', '@' or spaces)")
+				err = confjson.At(mp, "must be a host[:port] (visible ASCII, no '/', '@' or spaces)")
 			}
 		case "path":
-			r.Path, err = str(m.Value, mp)
+			r.Path, err = confjson.String(m.Value, mp)
 			if err == nil && (len(r.Path) == 0 || r.Path[0] != '/' || !bearerSafe(r.Path)) {
-				err = errAt(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(r.Path))
+				err = confjson.At(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(r.Path))
 			}
 		case "method":
 			if kind != "forward" {
-				err = errAt(mp, "unknown key (introspection always uses POST)")
+				err = confjson.At(mp, "unknown key (introspection always uses POST)")
 				break
 			}
-			r.Method, err = str(m.Value, mp)
+			r.Method, err = confjson.String(m.Value, mp)
 			if err == nil && !validMethod(r.Method) {
-				err = errAt(mp, "must be an upper-case HTTP method token, got "+strconv.Quote(r.Method))
+				err = confjson.At(mp, "must be an upper-case HTTP method token, got "+strconv.Quote(r.Method))
 			}
 		case "timeout_ms":
 			var n int64
-			n, err = integer(m.Value, mp, 1, maxTimeoutMillis)
+			n, err = confjson.Int(m.Value, mp, 1, maxTimeoutMillis)
 			r.TimeoutMillis = uint32(n)
 		case "client_id", "client_secret":
 			if kind != "introspection" {
-				err = errAt(mp, "unknown key (client credentials apply to introspection only)")
+				err = confjson.At(mp, "unknown key (client credentials apply to introspection only)")
 				break
 			}
 			var s string
-			if s, err = str(m.Value, mp); err == nil {
+			if s, err = confjson.String(m.Value, mp); err == nil {
 				if !validHeaderValue(s) {
-					err = errAt(mp, "must be printable ASCII")
+					err = confjson.At(mp, "must be printable ASCII")
 				} else if m.Key == "client_id" {
 					r.ClientID = s
 				} else {
@@ -85,7 +100,7 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*RemoteValidato
 				}
 			}
 		default:
-			err = errAt(mp, "unknown key")
+			err = confjson.At(mp, "unknown key")
 		}
 		if err != nil {
 			return nil, err
@@ -93,11 +108,11 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*RemoteValidato
 	}
 	for _, req := range []struct{ key, val string }{{"cluster", r.Cluster}, {"authority", r.Authority}, {"path", r.Path}} {
 		if req.val == "" {
-			return nil, errAt(path+"."+req.key, "is required")
+			return nil, confjson.At(path+"."+req.key, "is required")
 		}
 	}
 	if hasSecret && r.ClientID == "" {
-		return nil, errAt(path+".client_secret", "needs client_id")
+		return nil, confjson.At(path+".client_secret", "needs client_id")
 	}
 	r.headers = [][2]string{{":method", r.Method}, {":path", r.Path}, {":authority", r.Authority}, {"accept", "application/json"}}
 	if kind == "introspection" {
@@ -167,7 +182,7 @@ func bearerSafe(s string) bool {
 
 // Request returns the headers and body of the call that validates token (already screened: visible ASCII).
 // It runs on a cache miss only.
-func (r *RemoteValidator) Request(token string) (headers [][2]string, body []byte) {
+func (r *Remote) Request(token string) (headers [][2]string, body []byte) {
 	headers = make([][2]string, len(r.headers), len(r.headers)+1)
 	copy(headers, r.headers)
 	if r.Kind == "forward" {
@@ -181,7 +196,7 @@ func (r *RemoteValidator) Request(token string) (headers [][2]string, body []byt
 // Answer interprets the validator's HTTP answer (status 0: the call was reset or failed before headers).
 // It returns the validation, the token's own expiry when the server gave one (0 otherwise), and, for an
 // Unavailable result, the reason (for the log; it never contains the token).
-func (r *RemoteValidator) Answer(status int, body []byte, nowUnix int64) (v Validation, tokenExp int64, problem string) {
+func (r *Remote) Answer(status int, body []byte, nowUnix int64) (v Validation, tokenExp int64, problem string) {
 	if r.Kind == "forward" {
 		return answerForward(status, body)
 	}
@@ -228,12 +243,12 @@ func answerIntrospection(status int, body []byte, nowUnix int64) (Validation, in
 		if s.Kind != strictjson.String {
 			return unavailable(`introspection answer has a non-string "scope"`)
 		}
-		scopes, ok := scopeFields(s.Text)
+		scopes, ok := scope.Fields(s.Text)
 		if !ok {
 			return unavailable(`introspection answer has an invalid "scope"`)
 		}
 		v.Scopes = scopes
-		v.ScopesText = joinSpaced(scopes)
+		v.ScopesText = scope.Join(scopes)
 	}
 	for _, key := range []string{"sub", "username", "client_id"} {
 		if s, ok := doc.Get(key); ok && s.Kind == strictjson.String && s.Text != "" {
@@ -267,45 +282,6 @@ func answerForward(status int, body []byte) (Validation, int64, string) {
 		}
 	}
 	return v, 0, ""
-}
-
-// scopeFields splits a space-separated scope string (tolerating repeated spaces, as servers emit them),
-// requiring each piece to be an RFC 6749 scope token; the result is sorted and deduplicated.
-func scopeFields(s string) ([]string, bool) {
-	var out []string
-	start := -1
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ' ' {
-			if start >= 0 {
-				piece := s[start:i]
-				if !validScopeToken(piece) {
-					return nil, false
-				}
-				out = append(out, piece)
-				start = -1
-			}
-			continue
-		}
-		if start < 0 {
-			start = i
-		}
-	}
-	return sortedSet(out), true
-}
-
-func joinSpaced(list []string) string {
-	n := 0
-	for _, s := range list {
-		n += len(s) + 1
-	}
-	b := make([]byte, 0, n)
-	for i, s := range list {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		b = append(b, s...)
-	}
-	return string(b)
 }
 
 // headerSafe makes a server-provided subject safe to send upstream as a header value: bytes outside

@@ -1,6 +1,6 @@
-//go:build jwt
+//go:build jwt || !wasip1
 
-package policy
+package validator
 
 import (
 	"crypto/ecdsa"
@@ -13,7 +13,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/confjson"
+	"github.com/scope-gate/scope-gate/filter/digest"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
@@ -22,7 +23,7 @@ type KeySet struct {
 	keys []jwtKey
 	// Hash is the SHA-256 of the document the set came from (the fetched body, or the inline jwks
 	// re-serialized): VMs compare it to know whether the shared record holds keys they have not parsed yet.
-	Hash bearer.Hash
+	Hash digest.Hash
 }
 
 type jwtKey struct {
@@ -70,7 +71,7 @@ func (s *KeySet) find(kid, alg string) *jwtKey {
 }
 
 // Has reports whether the set holds the key that would verify t (false: a refresh may find it).
-func (s *KeySet) Has(t *JWT) bool { return s.find(t.KeyID, t.Alg) != nil }
+func (s *KeySet) Has(t *Token) bool { return s.find(t.KeyID, t.Alg) != nil }
 
 const (
 	maxJWKSKeys      = 100
@@ -84,7 +85,7 @@ const (
 // algorithm, "use": "enc", private material, weak RSA) are skipped and described in notes (one line each,
 // for the log); a document without a single usable key is an error, so a broken endpoint never replaces
 // working keys.
-func (v *JWTValidator) ParseJWKS(body []byte) (*KeySet, []string, error) {
+func (v *JWT) ParseJWKS(body []byte) (*KeySet, []string, error) {
 	if len(body) > MaxJWKSBodyBytes {
 		return nil, nil, errors.New("JWKS document over " + strconv.Itoa(MaxJWKSBodyBytes) + " bytes")
 	}
@@ -99,7 +100,7 @@ func (v *JWTValidator) ParseJWKS(body []byte) (*KeySet, []string, error) {
 	if ks.Len() == 0 {
 		return nil, notes, errors.New("JWKS has no key usable with the configured algorithms")
 	}
-	ks.Hash = bearer.Sum(string(body))
+	ks.Hash = digest.Sum(string(body))
 	return ks, notes, nil
 }
 
@@ -107,30 +108,30 @@ func (v *JWTValidator) ParseJWKS(body []byte) (*KeySet, []string, error) {
 // member besides "keys", an error at its JSON path; otherwise (a fetched document) unusable keys are skipped
 // with a note. Each key is parsed by go-jose from its own re-serialized JSON, after strictjson has refused
 // duplicate members (which encoding/json-style parsers resolve silently, last one wins).
-func parseKeySet(doc strictjson.Value, path string, algs []string, strict bool) (*KeySet, []string, *Error) {
+func parseKeySet(doc strictjson.Value, path string, algs []string, strict bool) (*KeySet, []string, *confjson.Error) {
 	if doc.Kind != strictjson.Object {
-		return nil, nil, errAt(path, `must be a JWK Set object ({"keys": [...]}), got `+doc.Kind.String())
+		return nil, nil, confjson.At(path, `must be a JWK Set object ({"keys": [...]}), got `+doc.Kind.String())
 	}
 	var notes []string
 	keys, ok := doc.Get("keys")
 	if !ok {
-		return nil, nil, errAt(path+".keys", "is required")
+		return nil, nil, confjson.At(path+".keys", "is required")
 	}
 	if keys.Kind != strictjson.Array {
-		return nil, nil, errAt(path+".keys", "must be an array, got "+keys.Kind.String())
+		return nil, nil, confjson.At(path+".keys", "must be an array, got "+keys.Kind.String())
 	}
 	if strict {
 		for _, m := range doc.Members {
 			if m.Key != "keys" {
-				return nil, nil, errAt(path+"."+m.Key, "unknown key")
+				return nil, nil, confjson.At(path+"."+m.Key, "unknown key")
 			}
 		}
 		if len(keys.Items) == 0 {
-			return nil, nil, errAt(path+".keys", "must list at least one key")
+			return nil, nil, confjson.At(path+".keys", "must list at least one key")
 		}
 	}
 	if len(keys.Items) > maxJWKSKeys {
-		return nil, nil, errAt(path+".keys", "lists "+strconv.Itoa(len(keys.Items))+" keys, more than "+strconv.Itoa(maxJWKSKeys))
+		return nil, nil, confjson.At(path+".keys", "lists "+strconv.Itoa(len(keys.Items))+" keys, more than "+strconv.Itoa(maxJWKSKeys))
 	}
 	ks := &KeySet{}
 	for i, item := range keys.Items {
@@ -138,7 +139,7 @@ func parseKeySet(doc strictjson.Value, path string, algs []string, strict bool) 
 		k, problem := parseKey(item, algs)
 		if problem != "" {
 			if strict {
-				return nil, nil, errAt(ip, problem)
+				return nil, nil, confjson.At(ip, problem)
 			}
 			notes = append(notes, ip+": skipped: "+problem)
 			continue
@@ -150,7 +151,7 @@ func parseKeySet(doc strictjson.Value, path string, algs []string, strict bool) 
 		}
 		if problem != "" {
 			if strict {
-				return nil, nil, errAt(ip+".kid", problem)
+				return nil, nil, confjson.At(ip+".kid", problem)
 			}
 			notes = append(notes, ip+": skipped: "+problem)
 			continue
@@ -158,7 +159,7 @@ func parseKeySet(doc strictjson.Value, path string, algs []string, strict bool) 
 		ks.keys = append(ks.keys, k)
 	}
 	if strict {
-		ks.Hash = bearer.Sum(string(appendJSON(nil, doc)))
+		ks.Hash = digest.Sum(string(appendJSON(nil, doc)))
 	}
 	return ks, notes, nil
 }
@@ -259,7 +260,7 @@ func appendJSON(dst []byte, v strictjson.Value) []byte {
 	case strictjson.Number:
 		return append(dst, v.Text...)
 	case strictjson.String:
-		return appendQuotedJSON(dst, v.Text)
+		return strictjson.AppendQuoted(dst, v.Text)
 	case strictjson.Array:
 		dst = append(dst, '[')
 		for i, it := range v.Items {
@@ -289,7 +290,7 @@ func appendJSON(dst []byte, v strictjson.Value) []byte {
 //
 // Layout (little-endian): version byte, 32-byte document hash, int64 FetchedAt, int64 LastAttempt, document.
 type JWKSRecord struct {
-	Hash        bearer.Hash
+	Hash        digest.Hash
 	FetchedAt   int64
 	LastAttempt int64
 	Document    []byte
@@ -316,25 +317,25 @@ func DecodeJWKSRecord(buf []byte) (JWKSRecord, bool) {
 		return JWKSRecord{}, false
 	}
 	r := JWKSRecord{
-		Hash:        bearer.Hash(buf[1:33]),
+		Hash:        digest.Hash(buf[1:33]),
 		FetchedAt:   int64(binary.LittleEndian.Uint64(buf[33:41])),
 		LastAttempt: int64(binary.LittleEndian.Uint64(buf[41:49])),
 		Document:    buf[jwksRecordHeader:],
 	}
 	if len(r.Document) == 0 {
-		r.Hash, r.FetchedAt = bearer.Hash{}, 0 // an attempt marker without keys
+		r.Hash, r.FetchedAt = digest.Hash{}, 0 // an attempt marker without keys
 	}
 	return r, true
 }
 
 // KeysStale reports whether keys fetched at r.FetchedAt should be refreshed (jwks_cache_seconds), or there
 // are none.
-func (v *JWTValidator) KeysStale(r JWKSRecord, nowUnix int64) bool {
+func (v *JWT) KeysStale(r JWKSRecord, nowUnix int64) bool {
 	return len(r.Document) == 0 || nowUnix-r.FetchedAt >= v.JWKSCacheSeconds || nowUnix < r.FetchedAt
 }
 
 // MayFetch reports whether the floor allows a fetch now: no VM has started one in the last
 // jwks_min_refresh_seconds. A clock that went backwards allows it (else the floor could last hours).
-func (v *JWTValidator) MayFetch(r JWKSRecord, nowUnix int64) bool {
+func (v *JWT) MayFetch(r JWKSRecord, nowUnix int64) bool {
 	return r.LastAttempt == 0 || nowUnix-r.LastAttempt >= v.JWKSMinRefreshSeconds || nowUnix < r.LastAttempt
 }
