@@ -26,6 +26,9 @@ import (
 // waiting stream is verified again with whatever keys are then held and answered or resumed: it never
 // waits for a second fetch.
 
+// jwtVM is what the plugin context holds for JWT: the keys and JWKS fetch of this VM.
+type jwtVM struct{ jwt jwtState }
+
 // jwtState is what one VM holds for the JWT validator of its current configuration.
 type jwtState struct {
 	cfg   *policy.Policy

@@ -8,8 +8,10 @@ import (
 	"github.com/scope-gate/scope-gate/filter/policy"
 )
 
-// jwtState is empty in the default build: there is no JWT validator to hold keys for.
-type jwtState struct{}
+// jwtVM is empty in the default build: there is no JWT validator to hold keys for.
+//
+//lint:ignore U1000 embedded in pluginContext; the jwt build (jwt.go) gives it the VM's JWT state
+type jwtVM struct{}
 
 // validateJWT never handles a request in the default build (policy refuses "jwt" at configuration).
 func (*httpContext) validateJWT(*policy.Requirement, policy.Check) (types.Action, bool) {

@@ -41,7 +41,8 @@ type pluginContext struct {
 	reqs     *policy.RequirementCache
 	counters map[string]stdgobridge.Counter
 	inflight map[bearer.Hash]*flight // remote validations in progress in this VM, by token hash
-	jwt      jwtState                // JWT keys and JWKS fetch of this VM (jwt.go; empty without -tags jwt)
+	//lint:ignore U1000 empty without -tags jwt; jwt.go gives it the JWT keys and JWKS fetch of this VM
+	jwtVM
 }
 
 // OnPluginStart parses the configuration once; a bad one rejects the plugin (Envoy then refuses the

@@ -64,8 +64,6 @@ func mustParse(t testing.TB, js string) *Policy {
 // block encodes a metadata block as Envoy's proxy_get_property does.
 func block(kv ...string) []byte { return pairs.EncodeStrings(kv...) }
 
-func hashOf(tok string) bearer.Hash { return bearer.Sum(tok) }
-
 // authRequest is a GET of a plain path carrying count Authorization headers, the first being first.
 func authRequest(count int, first string) Request {
 	return Request{Path: "/openapi/v1/apps", Method: "GET", AuthCount: count, Authorization: first}

@@ -3,6 +3,8 @@
 package validator
 
 import (
+	"strings"
+
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/scope-gate/scope-gate/filter/strictjson"
@@ -48,4 +50,19 @@ func parseJWS(token string, algs []string) (jwsHandle, bool) {
 func verifyJWS(jws jwsHandle, _ string, pub any) ([]byte, bool) {
 	payload, err := jws.Verify(pub)
 	return payload, err == nil
+}
+
+// oneLine keeps a library's error message to one line of printable text (it goes to logs and config errors).
+func oneLine(s string) string {
+	s = strings.TrimPrefix(s, "go-jose/go-jose: ")
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c == 0x7F {
+			b[i] = ' '
+		}
+	}
+	if len(b) > 200 {
+		b = append(b[:200], "..."...)
+	}
+	return string(b)
 }

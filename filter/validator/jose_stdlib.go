@@ -143,3 +143,11 @@ func verifyJWS(jws jwsHandle, alg string, pub any) ([]byte, bool) {
 	}
 	return jws.payload, true
 }
+
+// quoteShort quotes attacker-controlled header text for a debug log: at most 40 bytes, printable only.
+func quoteShort(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return `"` + headerSafe(s) + `"`
+}

@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/scope-gate/scope-gate/filter/confjson"
@@ -232,21 +231,6 @@ func hasString(v strictjson.Value, s string) bool {
 		}
 	}
 	return false
-}
-
-// oneLine keeps a library's error message to one line of printable text (it goes to logs and config errors).
-func oneLine(s string) string {
-	s = strings.TrimPrefix(s, "go-jose/go-jose: ")
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c == 0x7F {
-			b[i] = ' '
-		}
-	}
-	if len(b) > 200 {
-		b = append(b[:200], "..."...)
-	}
-	return string(b)
 }
 
 // appendJSON re-serializes a strictjson value. Strings are re-escaped (only '"', '\' and control

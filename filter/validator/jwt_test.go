@@ -25,9 +25,6 @@ import (
 	"github.com/scope-gate/scope-gate/filter/confjson"
 )
 
-// jwtTypeOnlyError is what {"validator": {"type": "jwt"}} gives in the jwt build: the first missing key.
-const jwtTypeOnlyError = "$.validator.issuer: is required (the token's iss must equal it)"
-
 // signer is a test key: its private half signs tokens, its public half goes into JWKS documents.
 type signer struct {
 	kid  string

@@ -251,11 +251,3 @@ func numericDate(val strictjson.Value, roundUp bool) (int64, bool) {
 	}
 	return n, true
 }
-
-// quoteShort quotes attacker-controlled header text for a debug log: at most 40 bytes, printable only.
-func quoteShort(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "..."
-	}
-	return `"` + headerSafe(s) + `"`
-}
