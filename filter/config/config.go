@@ -300,64 +300,43 @@ func (c *Config) decodeTokenKinds(v strictjson.Value, path string) error {
 }
 
 func (c *Config) decodeCache(v strictjson.Value, path string) error {
-	if v.Kind != strictjson.Object {
-		return confjson.At(path, "must be an object, got "+v.Kind.String())
-	}
-	for _, m := range v.Members {
-		mp := path + "." + m.Key
-		var err error
-		switch m.Key {
+	return confjson.Members(v, path, func(key, mp string, val strictjson.Value) (err error) {
+		switch key {
 		case "ttl_seconds":
-			c.Cache.TTLSeconds, err = confjson.Int(m.Value, mp, 0, 86400)
+			c.Cache.TTLSeconds, err = confjson.Int(val, mp, 0, 86400)
 		case "negative_ttl_seconds":
-			c.Cache.NegativeTTLSeconds, err = confjson.Int(m.Value, mp, 0, 86400)
+			c.Cache.NegativeTTLSeconds, err = confjson.Int(val, mp, 0, 86400)
 		case "max_entries":
-			c.Cache.MaxEntries, err = confjson.Int(m.Value, mp, 1, 10_000_000)
+			c.Cache.MaxEntries, err = confjson.Int(val, mp, 1, 10_000_000)
 		default:
 			err = confjson.At(mp, "unknown key")
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 // decodePathCheck reads path_check: each key relaxes one rule of the ambiguous-path check. Dot segments,
 // control bytes and overlong UTF-8 cannot be relaxed: no API needs them, and each is a known bypass.
 func (c *Config) decodePathCheck(v strictjson.Value, path string) error {
-	if v.Kind != strictjson.Object {
-		return confjson.At(path, "must be an object, got "+v.Kind.String())
-	}
-	for _, m := range v.Members {
-		mp := path + "." + m.Key
-		var err error
-		switch m.Key {
+	return confjson.Members(v, path, func(key, mp string, val strictjson.Value) (err error) {
+		switch key {
 		case "allow_encoded_slashes":
-			c.PathRules.AllowEncodedSlashes, err = confjson.Bool(m.Value, mp)
+			c.PathRules.AllowEncodedSlashes, err = confjson.Bool(val, mp)
 		case "allow_empty_segments":
-			c.PathRules.AllowEmptySegments, err = confjson.Bool(m.Value, mp)
+			c.PathRules.AllowEmptySegments, err = confjson.Bool(val, mp)
 		case "allow_backslashes":
-			c.PathRules.AllowBackslashes, err = confjson.Bool(m.Value, mp)
+			c.PathRules.AllowBackslashes, err = confjson.Bool(val, mp)
 		default:
 			err = confjson.At(mp, "unknown key (dot segments, control bytes and overlong UTF-8 are always refused)")
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
-	if v.Kind != strictjson.Object {
-		return confjson.At(path, "must be an object, got "+v.Kind.String())
-	}
-	for _, m := range v.Members {
-		mp := path + "." + m.Key
-		var err error
+	err := confjson.Members(v, path, func(key, mp string, val strictjson.Value) (err error) {
 		var name *string
-		switch m.Key {
+		switch key {
 		case "subject":
 			name = &c.Upstream.Subject
 		case "subject_type":
@@ -367,13 +346,13 @@ func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 		case "decision":
 			name = &c.Upstream.Decision
 		case "strip_authorization":
-			c.Upstream.StripAuthorization, err = confjson.Bool(m.Value, mp)
+			c.Upstream.StripAuthorization, err = confjson.Bool(val, mp)
 		default:
 			err = confjson.At(mp, "unknown key")
 		}
 		if name != nil {
 			var s string
-			if s, err = confjson.String(m.Value, mp); err == nil {
+			if s, err = confjson.String(val, mp); err == nil {
 				s = asciiLower(s)
 				if s != "" && !validHeaderName(s) {
 					err = confjson.At(mp, "must be \"\" or an HTTP header name (RFC 9110 token), got "+strconv.Quote(s))
@@ -383,9 +362,10 @@ func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 				*name = s
 			}
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	names := map[string]string{}
 	for _, h := range []struct{ key, name string }{

@@ -72,3 +72,17 @@ func ScopeList(v strictjson.Value, path string) ([]string, error) {
 	}
 	return scope.SortedSet(out), nil
 }
+
+// Members requires an object at path and calls fn for each member, in document order, with the member's
+// JSON path; the first error stops the walk. fn decides what a key means, and answers unknown keys itself.
+func Members(v strictjson.Value, path string, fn func(key, memberPath string, val strictjson.Value) error) error {
+	if v.Kind != strictjson.Object {
+		return At(path, "must be an object, got "+v.Kind.String())
+	}
+	for _, m := range v.Members {
+		if err := fn(m.Key, path+"."+m.Key, m.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
