@@ -22,7 +22,7 @@ LDFLAGS_CLI  := -X github.com/scope-gate/scope-gate/internal/release.Version=$(V
 FUZZTIME  ?= 30s
 GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
 
-.PHONY: soak run all build test test-native test-module test-bridge fuzz check lint clean e2e-envoy check-config bench image dist version
+.PHONY: soak run all build test test-native test-module test-bridge fuzz check lint clean e2e-envoy check-config bench image dist dist-deps dist-push version
 
 all: build
 
@@ -148,20 +148,47 @@ image: build
 		$(IMAGE_CLI) -wasm build/scope-gate.wasm -o build/oci/scope-gate-compat -push $(PUSH):$(VERSION_STAMP) && \
 		$(IMAGE_CLI) -wasm build/scope-gate-jwt.wasm -o build/oci/scope-gate-jwt-compat -push $(PUSH)-jwt:$(VERSION_STAMP); fi
 
-# The release: build/dist/ with both modules, the CLI for this machine, the image layouts, the Istio and Envoy
-# Gateway examples with the images' digests filled in, RELEASE_NOTES.md (this version's CHANGELOG.md section)
-# and SHA256SUMS. On a tree with uncommitted changes the version ends in -dirty.
-dist: clean image
+# The release: build/dist/ with both modules (optimized by binaryen's wasm-opt -Oz), the CLI for this machine,
+# the OCI image layouts of the optimized modules, the Istio and Envoy Gateway examples with the images'
+# digests filled in, RELEASE_NOTES.md (this version's CHANGELOG.md section) and SHA256SUMS. On a tree with
+# uncommitted changes the version ends in -dirty. wasm-opt: `make dist-deps` (Debian/Ubuntu: apt-get install
+# binaryen); WASM_OPT=none ships the modules as Go built them. The optimized modules pass every wasm suite
+# (docs/shipping.md); the feature flags are the ones Go's wasm output uses (binaryen 108 enables none itself).
+WASM_OPT       ?= wasm-opt
+WASM_OPT_FLAGS ?= -Oz --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory
+DIST_CLI = $(GO) run -ldflags="$(LDFLAGS_CLI)" ./cmd/scope-gate
+dist: clean build
+	@if [ "$(WASM_OPT)" != none ] && ! command -v $(WASM_OPT) >/dev/null 2>&1; then \
+		echo "make dist: $(WASM_OPT) (binaryen) not found: run make dist-deps (apt-get install binaryen), or WASM_OPT=none to ship unoptimized modules"; exit 1; fi
 	@mkdir -p build/dist/oci
-	cp $(WASM) $(WASM_JWT) build/dist/
-	cp -r build/oci/. build/dist/oci/
-	$(GO) build -trimpath -ldflags="$(LDFLAGS_CLI)" -o build/dist/scope-gate ./cmd/scope-gate
+	@set -e; for m in scope-gate scope-gate-jwt; do \
+		if [ "$(WASM_OPT)" = none ]; then cp build/$$m.wasm build/dist/$$m.wasm; \
+		else echo "$(WASM_OPT) $(WASM_OPT_FLAGS) build/$$m.wasm"; $(WASM_OPT) $(WASM_OPT_FLAGS) build/$$m.wasm -o build/dist/$$m.wasm; fi; \
+		ls -l build/$$m.wasm build/dist/$$m.wasm | awk '{print $$5 " bytes " $$9}'; \
+		for f in compat wasm; do $(DIST_CLI) image -version $(VERSION_STAMP) -wasm build/dist/$$m.wasm -form $$f -o build/dist/oci/$$m-$$f; done; done
+	$(GO) build -trimpath -ldflags="$(LDFLAGS_CLI)" -o build/dist/scope-gate-$$($(GO) env GOOS)-$$($(GO) env GOARCH) ./cmd/scope-gate
 	$(GO) run ./internal/release/cmd/dist notes -version $$(cat VERSION) CHANGELOG.md > build/dist/RELEASE_NOTES.md
+	@{ echo; echo "Built as $(VERSION_STAMP) with $$($(GO) version)$$([ "$(WASM_OPT)" = none ] || echo "; $$($(WASM_OPT) --version) $(WASM_OPT_FLAGS)")."; } >> build/dist/RELEASE_NOTES.md
 	$(GO) run ./internal/release/cmd/dist examples -layout build/dist/oci/scope-gate-compat -o build/dist/examples \
 		envoy/istio/wasmplugin.yaml envoy/envoy-gateway/extensionpolicy.yaml
-	$(GO) run ./cmd/scope-gate check -q build/dist/examples/*.yaml envoy/istio/virtualservice.yaml envoy/istio/envoyfilter.yaml envoy/envoy-gateway/httproute.yaml
+	$(GO) run ./cmd/scope-gate check -q build/dist/examples/wasmplugin.yaml envoy/istio/virtualservice.yaml envoy/istio/envoyfilter.yaml
+	$(GO) run ./cmd/scope-gate check -q build/dist/examples/extensionpolicy.yaml envoy/envoy-gateway/httproute.yaml
 	cd build/dist && find . -type f ! -name SHA256SUMS | LC_ALL=C sort | sed 's|^\./||' | xargs sha256sum > SHA256SUMS
 	@echo "build/dist: $(VERSION_STAMP)"
+
+# Pushes the release images (compat form, the one the examples pin) to PUSH:<stamp> and PUSH-jwt:<stamp>,
+# e.g. make dist-push PUSH=ghcr.io/scope-gate/scope-gate. The layouts are rewritten first: identical bytes.
+dist-push:
+	@[ -n "$(PUSH)" ] || { echo "make dist-push: set PUSH=registry/repository"; exit 1; }
+	@[ -f build/dist/scope-gate.wasm ] || { echo "make dist-push: no build/dist: run make dist first"; exit 1; }
+	$(DIST_CLI) image -version $(VERSION_STAMP) -wasm build/dist/scope-gate.wasm -o build/dist/oci/scope-gate-compat -push $(PUSH):$(VERSION_STAMP)
+	$(DIST_CLI) image -version $(VERSION_STAMP) -wasm build/dist/scope-gate-jwt.wasm -o build/dist/oci/scope-gate-jwt-compat -push $(PUSH)-jwt:$(VERSION_STAMP)
+
+# What make dist needs beyond Go: binaryen's wasm-opt (Debian/Ubuntu package binaryen, 108 or newer).
+dist-deps:
+	@command -v $(WASM_OPT) >/dev/null 2>&1 && $(WASM_OPT) --version || { \
+		if command -v apt-get >/dev/null 2>&1; then apt-get update -qq && apt-get install -y -qq binaryen; \
+		else echo "install binaryen (https://github.com/WebAssembly/binaryen/releases) so that wasm-opt is on PATH"; exit 1; fi; }
 
 clean:
 	rm -rf build
