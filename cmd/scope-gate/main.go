@@ -2,6 +2,8 @@
 //
 //	scope-gate check <file.yaml>...   check Envoy bootstraps, Istio and Envoy Gateway resources offline
 //	scope-gate serve [-c envoy.yaml]  serve an Envoy bootstrap's routes with the filter, without Envoy
+//	scope-gate image [-form compat|wasm] [-push REF]  build (and push) the OCI image of a module
+//	scope-gate version                print the version
 //
 // Exit status: 0 when everything is fine, 1 when a check or a scenario fails, 2 on a usage error.
 package main
@@ -10,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/scope-gate/scope-gate/internal/release"
 )
 
 const usage = `usage:
@@ -24,6 +28,14 @@ const usage = `usage:
       Serve the bootstrap's listener with the filter on an embedded Wasm runtime (no Envoy needed);
       anything in the bootstrap it does not implement is an error. -demo also starts an echo upstream
       on the backend cluster's address and prints demo tokens and curl lines (make run).
+  scope-gate image [-wasm build/scope-gate.wasm] [-form compat|wasm] [-o DIR] [-version V] [-push REF]
+      Write the module as a reproducible OCI image layout (default build/oci/<module>-<form>) that Istio
+      (WasmPlugin url: oci://...) and Envoy Gateway (type: Image) pull: compat is a container image whose
+      last layer holds plugin.wasm, wasm the application/vnd.module.wasm.content.layer.v1+wasm artifact.
+      Prints the manifest digest (the sha256 the meshes verify). -push also uploads it (Docker config
+      credentials); a failed push leaves the layout in place.
+  scope-gate version
+      Print the version.
 `
 
 func main() {
@@ -40,6 +52,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdout, stderr)
 	case "serve":
 		return runServe(args[1:], stdout, stderr)
+	case "image":
+		return runImage(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "scope-gate "+release.CurrentVersion())
+		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

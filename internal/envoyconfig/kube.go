@@ -214,6 +214,9 @@ func checkWasmPlugin(r *Report, d *Document) (plugin, bool) {
 		r.errorf(d.File, d.where("spec.pluginName"), "must be %q (the module's root id), got %q", PluginName, name)
 	}
 	checkFailStrategy(r, d, spec)
+	sha, hasSHA := spec["sha256"]
+	checkSHA256(r, d, "spec.sha256", sha, hasSHA)
+	checkPullPolicy(r, d, "spec.imagePullPolicy", spec["imagePullPolicy"], "UNSPECIFIED_POLICY", "IfNotPresent", "Always")
 	if ph := asString(spec["phase"]); ph != "AUTHN" {
 		r.warnf(d.File, d.where("spec.phase"), "is %q: AUTHN runs scope-gate before Istio's own authorization filters, so their decisions see only authenticated requests", ph)
 	}
@@ -236,6 +239,12 @@ func checkExtensionPolicy(r *Report, d *Document) []plugin {
 		w, _ := list[i].(map[string]any)
 		if root := asString(w["rootID"]); root != PluginName {
 			r.errorf(d.File, d.where(wp+".rootID"), "must be %q (the module's root id), got %q", PluginName, root)
+		}
+		if code, _ := w["code"].(map[string]any); code != nil {
+			src, _ := code[strings.ToLower(asString(code["type"]))].(map[string]any)
+			sha, hasSHA := src["sha256"]
+			checkSHA256(r, d, wp+".code."+strings.ToLower(asString(code["type"]))+".sha256", sha, hasSHA)
+			checkPullPolicy(r, d, wp+".code.pullPolicy", code["pullPolicy"], "IfNotPresent", "Always")
 		}
 		if fo, ok := w["failOpen"].(bool); ok && fo {
 			r.errorf(d.File, d.where(wp+".failOpen"), "must be false: an authorization filter must not be skipped when its VM fails")

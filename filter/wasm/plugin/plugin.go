@@ -83,7 +83,7 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 	p.cfg = cfg
 	p.paths = newPaths(cfg)
 	p.reqs = policy.NewRequirementCache(cfg, maxCachedRequirements)
-	stdgobridge.LogInfo("scope-gate: started: " + describe(cfg))
+	stdgobridge.LogInfo("scope-gate: started: version=" + Version + " " + describe(cfg))
 	if cfg.Validator == nil && cfg.DefaultRoute == config.DefaultBearer {
 		stdgobridge.LogWarn("scope-gate: no validator is configured and default_route is \"bearer\": every route without a public requirement answers 500")
 	}

@@ -7,7 +7,7 @@ import (
 	// the host calls without linking fmt (see its package comment).
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
 
-	"github.com/scope-gate/scope-gate/filter/plugin"
+	"github.com/scope-gate/scope-gate/filter/wasm/plugin"
 )
 
 func init() { stdgobridge.SetVMContext(plugin.NewVMContext()) }
