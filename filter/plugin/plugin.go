@@ -24,8 +24,12 @@ const maxCachedRequirements = 4096
 // testHookRequestHeaders, when set by a test, runs at the start of OnHttpRequestHeaders (to inject a panic).
 var testHookRequestHeaders func()
 
-// NewVMContext is the VM context registered by the module's init.
-func NewVMContext() types.VMContext { return &vmContext{} }
+// NewVMContext is the VM context registered by the module's init. It also asks the bridge to report
+// deleted contexts, so that stream objects are reused (see release).
+func NewVMContext() types.VMContext {
+	stdgobridge.OnDelete(release)
+	return &vmContext{}
+}
 
 type vmContext struct{ types.DefaultVMContext }
 
@@ -39,8 +43,18 @@ type pluginContext struct {
 	cfg      *policy.Policy
 	paths    *paths
 	reqs     *policy.RequirementCache
-	counters map[string]stdgobridge.Counter
+	counters []namedCounter          // in policy.Metrics order; a short scan costs less than hashing the name
 	inflight map[bearer.Hash]*flight // remote validations in progress in this VM, by token hash
+
+	// Reused by the request path so that it allocates nothing (docs/rationale.md, "An allocation-free
+	// request path"). Each is used within one callback and holds nothing past it.
+	pairs        [][2]string              // the request headers, views into the bridge's arena
+	scopes       []string                 // scopes of a cache entry, views into the arena
+	key          []byte                   // a shared-cache key
+	line         []byte                   // a log line
+	route, vhost blockMemo                // the last metadata blocks read and their requirements
+	replies      map[*policy.Reply][]byte // local replies' headers, serialized once
+	free         []*httpContext           // stream objects released at proxy_on_delete, for reuse
 	//lint:ignore U1000 empty without -tags jwt; jwt.go gives it the JWT keys and JWKS fetch of this VM
 	jwtVM
 }
@@ -69,20 +83,22 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 	}
 	if p.counters == nil {
 		// Counters are defined once per plugin context; Envoy keeps one stat per name across VMs.
-		counters := make(map[string]stdgobridge.Counter, len(policy.Metrics))
+		counters := make([]namedCounter, 0, len(policy.Metrics))
 		for _, name := range policy.Metrics {
 			c, err := stdgobridge.DefineCounter(name)
 			if err != nil {
 				stdgobridge.LogCritical("scope-gate: cannot define metric " + name + ": " + err.Error())
 				return types.OnPluginStartStatusFailed
 			}
-			counters[name] = c
+			counters = append(counters, namedCounter{name, c})
 		}
 		p.counters = counters
 	}
 	p.cfg = cfg
 	p.paths = newPaths(cfg)
 	p.reqs = policy.NewRequirementCache(cfg, maxCachedRequirements)
+	p.route, p.vhost = blockMemo{}, blockMemo{}
+	p.replies = map[*policy.Reply][]byte{} // the previous configuration's replies are no longer sent
 	stdgobridge.LogInfo("scope-gate: started: " + describe(cfg))
 	if cfg.Validator == nil && cfg.DefaultRoute == config.DefaultBearer {
 		stdgobridge.LogWarn("scope-gate: no validator is configured and default_route is \"bearer\": every route without a public requirement answers 500")
@@ -113,16 +129,87 @@ func describe(cfg *policy.Policy) string {
 		cfg.DefaultRoute.String() + " validator=" + v + " token_kinds=" + strconv.Itoa(len(cfg.TokenKinds))
 }
 
+// NewHttpContext returns a stream object, reusing one released at proxy_on_delete when there is one: a new
+// object per stream was the last allocation of the request path, and with it gone the guest's GC never runs
+// in steady state.
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	return &httpContext{id: contextID, p: p, cfg: p.cfg, paths: p.paths, reqs: p.reqs}
+	var h *httpContext
+	if n := len(p.free); n > 0 {
+		h = p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+	} else {
+		h = &httpContext{}
+	}
+	*h = httpContext{id: contextID, p: p, cfg: p.cfg, paths: p.paths, reqs: p.reqs}
+	live[contextID] = h
+	return h
+}
+
+// live maps the context ids of this VM's streams to their objects, for release. A VM runs one plugin (one
+// root context per plugin configuration), and context ids are unique within the VM.
+var live = map[uint32]*httpContext{}
+
+// maxFree bounds the stream objects kept for reuse per plugin context (the high-water mark of concurrent
+// streams in a VM, up to this; above it objects are left to the GC).
+const maxFree = 1024
+
+// release runs after proxy_on_delete (see stdgobridge.OnDelete): the SDK has forgotten the stream, so no
+// callback can reach its object any more, and it is reused. Releasing at stream done (proxy_on_log) would be
+// too early: until proxy_on_delete the SDK still maps the id to the object. A stream that still waits on a
+// flight leaves it first (proxy_on_log normally did that already).
+func release(contextID uint32) {
+	h, ok := live[contextID]
+	if !ok {
+		return
+	}
+	delete(live, contextID)
+	h.leaveFlight()
+	p := h.p
+	*h = httpContext{}
+	if p != nil && len(p.free) < maxFree {
+		p.free = append(p.free, h)
+	}
+}
+
+// namedCounter is one of policy.Metrics and its host counter.
+type namedCounter struct {
+	name string
+	c    stdgobridge.Counter
 }
 
 // count increments a counter. A metric failure must never change a decision, so its error is dropped.
 func (p *pluginContext) count(name string) {
-	if c, ok := p.counters[name]; ok {
-		_ = c.Increment(1)
+	for i := range p.counters {
+		if p.counters[i].name == name {
+			_ = p.counters[i].c.Increment(1)
+			return
+		}
 	}
 }
+
+// blockMemo remembers the last metadata block read at one property path and its requirement. Consecutive
+// requests on one route hand over the same bytes; comparing them costs less than hashing them for the
+// requirement cache (the conversions in the comparison do not allocate; package bytes is not used because it
+// links the unicode tables). It is keyed by the block's bytes, never by route name: a route whose block changed in a
+// route update gets its new requirement on the next request.
+type blockMemo struct {
+	reqs *policy.RequirementCache // the cache (configuration) the requirement came from
+	raw  []byte
+	req  *policy.Requirement
+}
+
+func (m *blockMemo) get(reqs *policy.RequirementCache, raw []byte) *policy.Requirement {
+	if m.req != nil && m.reqs == reqs && string(m.raw) == string(raw) {
+		return m.req
+	}
+	r := reqs.Get(raw)
+	m.reqs, m.raw, m.req = reqs, append(m.raw[:0], raw...), r
+	return r
+}
+
+// unixNow is the clock, read only when a decision depends on it.
+func unixNow() int64 { return time.Now().Unix() }
 
 type httpContext struct {
 	types.DefaultHttpContext
@@ -136,8 +223,8 @@ type httpContext struct {
 	// body and trailer callbacks hold the request (see OnHttpRequestBody).
 	released bool
 
-	// The request headers as read at the start of OnHttpRequestHeaders (views into host memory; dropped
-	// once the decision is made).
+	// The request headers as read at the start of OnHttpRequestHeaders (views into the bridge's arena,
+	// valid during that callback only; dropped once the decision is made).
 	headers [][2]string
 
 	// Set while the stream waits for a remote validation.
@@ -160,10 +247,11 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	}
 	// One read of every request header serves both anti-spoofing and the Authorization count
 	// (proxy_get_header_map_value would only return the first of repeated headers).
-	headers, err := stdgobridge.GetHttpRequestHeaders()
+	headers, err := stdgobridge.GetHttpRequestHeaderPairs(h.p.pairs)
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
 		return h.failClosed("cannot read request headers: " + err.Error())
 	}
+	h.p.pairs = headers
 	// Anti-spoofing first, on every route: the upstream must only ever see identity headers set here.
 	// Only names actually present are removed (the host removes every value of a name at once).
 	var present uint8 // bit i: SpoofableHeaders()[i] is present
@@ -219,12 +307,12 @@ func (h *httpContext) requirement() (*policy.Requirement, error) {
 
 // RouteBlock implements policy.Lookup: the route's metadata block.
 func (h *httpContext) RouteBlock() (*policy.Requirement, bool, error) {
-	return h.block(h.paths.routeBlock)
+	return h.block(h.paths.routeBlock, &h.p.route)
 }
 
 // VirtualHostBlock implements policy.Lookup: the virtual host's metadata block.
 func (h *httpContext) VirtualHostBlock() (*policy.Requirement, bool, error) {
-	return h.block(h.paths.virtualHostBlock)
+	return h.block(h.paths.virtualHostBlock, &h.p.vhost)
 }
 
 // RouteName implements policy.Lookup: xds.route_name, NotFound when no route matched.
@@ -242,11 +330,11 @@ func (h *httpContext) RouteName() ([]byte, bool, error) {
 
 // block reads one metadata block. Status 3 is how Envoy reports a JSON null; anything but "not found" is a
 // broken block and fails closed.
-func (h *httpContext) block(path stdgobridge.PropertyPath) (*policy.Requirement, bool, error) {
+func (h *httpContext) block(path stdgobridge.PropertyPath, memo *blockMemo) (*policy.Requirement, bool, error) {
 	raw, err := stdgobridge.GetProperty(path)
 	switch {
 	case err == nil:
-		return h.reqs.Get(raw), true, nil
+		return memo.get(h.reqs, raw), true, nil
 	case errors.Is(err, types.ErrorStatusNotFound):
 		return nil, false, nil
 	default:
@@ -257,6 +345,8 @@ func (h *httpContext) block(path stdgobridge.PropertyPath) (*policy.Requirement,
 func (h *httpContext) decide(req *policy.Requirement) types.Action {
 	r := requestOf(h.headers)
 	h.headers = nil
+	// r's strings view the arena: Check, a lookup and apply use them in this callback; anything kept past it
+	// (a parked stream's check) drops or copies the token (see validateRemote, waitJWKS).
 	check := h.cfg.Check(req, r)
 	if check.Verdict != policy.NeedsValidation {
 		return h.apply(req, h.cfg.Deny(check.Verdict, req), check)
@@ -266,7 +356,7 @@ func (h *httpContext) decide(req *policy.Requirement) types.Action {
 	// module, whose configuration refuses "jwt").
 	switch v := h.cfg.Validator.(type) {
 	case validator.Local:
-		return h.apply(req, h.cfg.Authorize(req, check.Kind, v.Lookup(check.Hash, time.Now().Unix())), check)
+		return h.apply(req, h.cfg.Authorize(req, check.Kind, v.LookupClock(check.Hash, unixNow)), check)
 	case *validator.Remote:
 		return h.validateRemote(req, check, v)
 	default:
@@ -332,7 +422,7 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	}
 	report := h.cfg.Mode == config.ModeReport
 	if !allowed && !report {
-		if err := stdgobridge.SendHttpResponse(d.Reply.Status, d.Reply.Headers, d.Reply.Body, -1); err != nil {
+		if err := stdgobridge.SendSerializedHttpResponse(d.Reply.Status, h.p.replyHeaders(d.Reply), d.Reply.Body, -1); err != nil {
 			stdgobridge.LogCritical("scope-gate: cannot send the local reply: " + err.Error())
 		}
 		return types.ActionPause
@@ -365,22 +455,55 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	return types.ActionContinue
 }
 
+// replyHeaders returns the reply's headers serialized for the host, encoding each reply once.
+func (p *pluginContext) replyHeaders(r *policy.Reply) []byte {
+	if b, ok := p.replies[r]; ok {
+		return b
+	}
+	b := stdgobridge.SerializeHeaders(r.Headers)
+	p.replies[r] = b
+	return b
+}
+
+// logDenial logs a denial. The line is built in a reused buffer: denials are as frequent as allowed
+// requests under attack, and must not allocate either.
 func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, check policy.Check) {
+	b := h.p.line[:0]
+	log := stdgobridge.LogDebugBytes
 	switch d.Verdict {
 	case policy.DenyMisconfigured:
-		stdgobridge.LogError("scope-gate: misconfigured route " + strconv.Quote(routeName()) + ": " + req.Problem)
+		b = appendRouteName(appendAll(b, "scope-gate: misconfigured route "))
+		b, log = appendAll(b, ": ", req.Problem), stdgobridge.LogErrorBytes
 	case policy.DenyValidatorUnavailable:
-		stdgobridge.LogWarn("scope-gate: token validation unavailable for token " + check.Hash.LogID())
+		b, log = check.Hash.AppendLogID(appendAll(b, "scope-gate: token validation unavailable for token ")), stdgobridge.LogWarnBytes
 	case policy.DenyAmbiguousPath:
 		// The rule, never the path: a path can carry anything, control bytes included.
-		stdgobridge.LogDebug("scope-gate: denied 400 invalid_request (ambiguous path: " + check.Path.String() + ") on route " + strconv.Quote(routeName()))
+		b = appendRouteName(appendAll(b, "scope-gate: denied 400 invalid_request (ambiguous path: ", check.Path.String(), ") on route "))
 	default:
-		msg := "scope-gate: denied " + d.Reply.Decision + " (" + d.Verdict.String() + ") on route " + strconv.Quote(routeName())
+		b = appendRouteName(appendAll(b, "scope-gate: denied ", d.Reply.Decision, " (", d.Verdict.String(), ") on route "))
 		if check.Verdict == policy.NeedsValidation {
-			msg += " token " + check.Hash.LogID()
+			b = check.Hash.AppendLogID(appendAll(b, " token "))
 		}
-		stdgobridge.LogDebug(msg)
 	}
+	log(b)
+	h.p.line = b
+}
+
+// appendAll appends every part to b.
+func appendAll(b []byte, parts ...string) []byte {
+	for _, s := range parts {
+		b = append(b, s...)
+	}
+	return b
+}
+
+// appendRouteName appends the quoted route name (read only on the denial path, for logs).
+func appendRouteName(b []byte) []byte {
+	name, err := stdgobridge.GetPropertyString(routeNamePath)
+	if err != nil {
+		return strconv.AppendQuote(b, "<no route>")
+	}
+	return strconv.AppendQuote(b, name)
 }
 
 // routeName is read only on the denial path, for logs.
@@ -403,7 +526,7 @@ func (h *httpContext) failClosed(reason string) (action types.Action) {
 	h.released = false
 	defer func() { _ = recover() }()
 	r := failReply
-	_ = stdgobridge.SendHttpResponse(r.Status, r.Headers, r.Body, -1)
+	_ = stdgobridge.SendSerializedHttpResponse(r.Status, failReplyHeaders, r.Body, -1)
 	h.p.count(policy.MetricConfigError)
 	stdgobridge.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
 	return action
@@ -417,6 +540,8 @@ var failReply = func() *policy.Reply {
 	}
 	return cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement()).Reply
 }()
+
+var failReplyHeaders = stdgobridge.SerializeHeaders(failReply.Headers)
 
 // dotted renders a serialized property path for a log line.
 func dotted(path stdgobridge.PropertyPath) string {
