@@ -48,13 +48,12 @@ type pluginContext struct {
 
 	// Reused by the request path so that it allocates nothing (docs/rationale.md, "An allocation-free
 	// request path"). Each is used within one callback and holds nothing past it.
-	pairs        [][2]string              // the request headers, views into the bridge's arena
-	scopes       []string                 // scopes of a cache entry, views into the arena
-	key          []byte                   // a shared-cache key
-	line         []byte                   // a log line
-	route, vhost blockMemo                // the last metadata blocks read and their requirements
-	replies      map[*policy.Reply][]byte // local replies' headers, serialized once
-	free         []*httpContext           // stream objects released at proxy_on_delete, for reuse
+	pairs        [][2]string    // the request headers, views into the bridge's arena
+	scopes       []string       // scopes of a cache entry, views into the arena
+	key          []byte         // a shared-cache key
+	line         []byte         // a log line
+	route, vhost blockMemo      // the last metadata blocks read and their requirements
+	free         []*httpContext // stream objects released at proxy_on_delete, for reuse
 	//lint:ignore U1000 empty without -tags jwt; jwt.go gives it the JWT keys and JWKS fetch of this VM
 	jwtVM
 }
@@ -98,7 +97,6 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 	p.paths = newPaths(cfg)
 	p.reqs = policy.NewRequirementCache(cfg, maxCachedRequirements)
 	p.route, p.vhost = blockMemo{}, blockMemo{}
-	p.replies = map[*policy.Reply][]byte{} // the previous configuration's replies are no longer sent
 	stdgobridge.LogInfo("scope-gate: started: " + describe(cfg))
 	if cfg.Validator == nil && cfg.DefaultRoute == config.DefaultBearer {
 		stdgobridge.LogWarn("scope-gate: no validator is configured and default_route is \"bearer\": every route without a public requirement answers 500")
@@ -142,13 +140,13 @@ func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 		h = &httpContext{}
 	}
 	*h = httpContext{id: contextID, p: p, cfg: p.cfg, paths: p.paths, reqs: p.reqs}
-	live[contextID] = h
 	return h
 }
 
-// live maps the context ids of this VM's streams to their objects, for release. A VM runs one plugin (one
-// root context per plugin configuration), and context ids are unique within the VM.
-var live = map[uint32]*httpContext{}
+// ended holds the streams of this VM whose proxy_on_log has run and whose proxy_on_delete has not (usually
+// one or none): release finds a deleted stream's object here. A stream deleted without a log first is left to
+// the GC.
+var ended []*httpContext
 
 // maxFree bounds the stream objects kept for reuse per plugin context (the high-water mark of concurrent
 // streams in a VM, up to this; above it objects are left to the GC).
@@ -159,11 +157,19 @@ const maxFree = 1024
 // too early: until proxy_on_delete the SDK still maps the id to the object. A stream that still waits on a
 // flight leaves it first (proxy_on_log normally did that already).
 func release(contextID uint32) {
-	h, ok := live[contextID]
-	if !ok {
+	var h *httpContext
+	for i, e := range ended {
+		if e.id == contextID {
+			h = e
+			last := len(ended) - 1
+			ended[i], ended[last] = ended[last], nil
+			ended = ended[:last]
+			break
+		}
+	}
+	if h == nil {
 		return
 	}
-	delete(live, contextID)
 	h.leaveFlight()
 	p := h.p
 	*h = httpContext{}
@@ -422,7 +428,7 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	}
 	report := h.cfg.Mode == config.ModeReport
 	if !allowed && !report {
-		if err := stdgobridge.SendSerializedHttpResponse(d.Reply.Status, h.p.replyHeaders(d.Reply), d.Reply.Body, -1); err != nil {
+		if err := stdgobridge.SendSerializedHttpResponse(d.Reply.Status, d.Reply.HeaderPairs, d.Reply.Body, -1); err != nil {
 			stdgobridge.LogCritical("scope-gate: cannot send the local reply: " + err.Error())
 		}
 		return types.ActionPause
@@ -453,16 +459,6 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	}
 	h.released = true
 	return types.ActionContinue
-}
-
-// replyHeaders returns the reply's headers serialized for the host, encoding each reply once.
-func (p *pluginContext) replyHeaders(r *policy.Reply) []byte {
-	if b, ok := p.replies[r]; ok {
-		return b
-	}
-	b := stdgobridge.SerializeHeaders(r.Headers)
-	p.replies[r] = b
-	return b
 }
 
 // logDenial logs a denial. The line is built in a reused buffer: denials are as frequent as allowed
@@ -526,7 +522,7 @@ func (h *httpContext) failClosed(reason string) (action types.Action) {
 	h.released = false
 	defer func() { _ = recover() }()
 	r := failReply
-	_ = stdgobridge.SendSerializedHttpResponse(r.Status, failReplyHeaders, r.Body, -1)
+	_ = stdgobridge.SendSerializedHttpResponse(r.Status, r.HeaderPairs, r.Body, -1)
 	h.p.count(policy.MetricConfigError)
 	stdgobridge.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
 	return action
@@ -540,8 +536,6 @@ var failReply = func() *policy.Reply {
 	}
 	return cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement()).Reply
 }()
-
-var failReplyHeaders = stdgobridge.SerializeHeaders(failReply.Headers)
 
 // dotted renders a serialized property path for a log line.
 func dotted(path stdgobridge.PropertyPath) string {

@@ -165,10 +165,12 @@ func (h *httpContext) resume(val validator.Validation) {
 	}
 }
 
-// OnHttpStreamDone leaves a flight the stream was waiting on, so its answer is not applied to a dead stream.
+// OnHttpStreamDone leaves a flight the stream was waiting on, so its answer is not applied to a dead stream,
+// and marks the stream object for reuse once the stream is deleted.
 func (h *httpContext) OnHttpStreamDone() {
 	defer func() { _ = recover() }()
 	h.leaveFlight()
+	ended = append(ended, h) // reused after proxy_on_delete (see release)
 }
 
 // leaveFlight removes the stream from the flight it waits on, if any.

@@ -9,9 +9,12 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// The exports a proxy-wasm host looks for. Each callback marks the arena on entry and frees its room on
-// return (see arena). Not with defer: a defer in each of 20 exports costs about 18 KB of module, and a
-// panic that leaves a callback traps the VM anyway (the plugin recovers its own).
+// The exports a proxy-wasm host looks for. The callbacks in which the plugin reads what the host returns
+// (configuration, request headers, a validator's answer, shared data) mark the arena on entry and free their
+// room on return (see arena). The others do not: room they might take is freed when the next marked
+// callback returns at the outermost level, and they never free room a caller still reads. Each mark costs
+// code in the module (about 350 bytes per export), hence not on every export; and not with defer (18 KB over
+// 20 exports), since a panic that leaves a callback traps the VM anyway (the plugin recovers its own).
 //
 // The exports a proxy-wasm host looks for. Booleans travel as i32 (0 or 1) and sizes as u32; they are
 // widened here to the int and bool the SDK's wrappers take.
@@ -55,47 +58,32 @@ func proxyOnConfigure(rootContextID, pluginConfigurationSize uint32) uint32 {
 
 //go:wasmexport proxy_on_context_create
 func proxyOnContextCreate(contextID, parentContextID uint32) {
-	m := mem.enter()
 	internal.ProxyOnContextCreate(contextID, parentContextID)
-	mem.leave(m)
 }
 
 //go:wasmexport proxy_on_new_connection
 func proxyOnNewConnection(contextID uint32) uint32 {
-	m := mem.enter()
-	r := uint32(internal.ProxyOnNewConnection(contextID))
-	mem.leave(m)
-	return r
+	return uint32(internal.ProxyOnNewConnection(contextID))
 }
 
 //go:wasmexport proxy_on_downstream_data
 func proxyOnDownstreamData(contextID, dataSize, endOfStream uint32) uint32 {
-	m := mem.enter()
-	r := uint32(internal.ProxyOnDownstreamData(contextID, int(dataSize), b(endOfStream)))
-	mem.leave(m)
-	return r
+	return uint32(internal.ProxyOnDownstreamData(contextID, int(dataSize), b(endOfStream)))
 }
 
 //go:wasmexport proxy_on_downstream_connection_close
 func proxyOnDownstreamConnectionClose(contextID, peerType uint32) {
-	m := mem.enter()
 	internal.ProxyOnDownstreamConnectionClose(contextID, types.PeerType(peerType))
-	mem.leave(m)
 }
 
 //go:wasmexport proxy_on_upstream_data
 func proxyOnUpstreamData(contextID, dataSize, endOfStream uint32) uint32 {
-	m := mem.enter()
-	r := uint32(internal.ProxyOnUpstreamData(contextID, int(dataSize), b(endOfStream)))
-	mem.leave(m)
-	return r
+	return uint32(internal.ProxyOnUpstreamData(contextID, int(dataSize), b(endOfStream)))
 }
 
 //go:wasmexport proxy_on_upstream_connection_close
 func proxyOnUpstreamConnectionClose(contextID, peerType uint32) {
-	m := mem.enter()
 	internal.ProxyOnUpstreamConnectionClose(contextID, types.PeerType(peerType))
-	mem.leave(m)
 }
 
 //go:wasmexport proxy_on_request_headers
@@ -108,42 +96,27 @@ func proxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_request_body
 func proxyOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
-	m := mem.enter()
-	r := uint32(internal.ProxyOnRequestBody(contextID, int(bodySize), b(endOfStream)))
-	mem.leave(m)
-	return r
+	return uint32(internal.ProxyOnRequestBody(contextID, int(bodySize), b(endOfStream)))
 }
 
 //go:wasmexport proxy_on_request_trailers
 func proxyOnRequestTrailers(contextID, numTrailers uint32) uint32 {
-	m := mem.enter()
-	r := uint32(internal.ProxyOnRequestTrailers(contextID, int(numTrailers)))
-	mem.leave(m)
-	return r
+	return uint32(internal.ProxyOnRequestTrailers(contextID, int(numTrailers)))
 }
 
 //go:wasmexport proxy_on_response_headers
 func proxyOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
-	m := mem.enter()
-	r := uint32(internal.ProxyOnResponseHeaders(contextID, int(numHeaders), b(endOfStream)))
-	mem.leave(m)
-	return r
+	return uint32(internal.ProxyOnResponseHeaders(contextID, int(numHeaders), b(endOfStream)))
 }
 
 //go:wasmexport proxy_on_response_body
 func proxyOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
-	m := mem.enter()
-	r := uint32(internal.ProxyOnResponseBody(contextID, int(bodySize), b(endOfStream)))
-	mem.leave(m)
-	return r
+	return uint32(internal.ProxyOnResponseBody(contextID, int(bodySize), b(endOfStream)))
 }
 
 //go:wasmexport proxy_on_response_trailers
 func proxyOnResponseTrailers(contextID, numTrailers uint32) uint32 {
-	m := mem.enter()
-	r := uint32(internal.ProxyOnResponseTrailers(contextID, int(numTrailers)))
-	mem.leave(m)
-	return r
+	return uint32(internal.ProxyOnResponseTrailers(contextID, int(numTrailers)))
 }
 
 //go:wasmexport proxy_on_http_call_response
@@ -173,25 +146,18 @@ func proxyOnQueueReady(rootContextID, queueID uint32) {
 
 //go:wasmexport proxy_on_log
 func proxyOnLog(contextID uint32) {
-	m := mem.enter()
 	internal.ProxyOnLog(contextID)
-	mem.leave(m)
 }
 
 //go:wasmexport proxy_on_done
 func proxyOnDone(contextID uint32) uint32 {
-	m := mem.enter()
-	r := i(internal.ProxyOnDone(contextID))
-	mem.leave(m)
-	return r
+	return i(internal.ProxyOnDone(contextID))
 }
 
 //go:wasmexport proxy_on_delete
 func proxyOnDelete(contextID uint32) {
-	m := mem.enter()
 	internal.ProxyOnDelete(contextID)
 	if deleteHook != nil {
 		deleteHook(contextID)
 	}
-	mem.leave(m)
 }
