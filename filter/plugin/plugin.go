@@ -462,35 +462,36 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 }
 
 // logDenial logs a denial. The line is built in a reused buffer: denials are as frequent as allowed
-// requests under attack, and must not allocate either.
+// requests under attack, and must not allocate either. It is one shape for every verdict (head, route name,
+// tail, token id) because each call site costs code in the module.
 func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, check policy.Check) {
-	b := h.p.line[:0]
-	log := stdgobridge.LogDebugBytes
+	var head [5]string
+	var tail [2]string
+	route, token, level := true, check.Verdict == policy.NeedsValidation, stdgobridge.LevelDebug
 	switch d.Verdict {
 	case policy.DenyMisconfigured:
-		b = appendRouteName(appendAll(b, "scope-gate: misconfigured route "))
-		b, log = appendAll(b, ": ", req.Problem), stdgobridge.LogErrorBytes
+		head[0], tail, token, level = "scope-gate: misconfigured route ", [2]string{": ", req.Problem}, false, stdgobridge.LevelError
 	case policy.DenyValidatorUnavailable:
-		b, log = check.Hash.AppendLogID(appendAll(b, "scope-gate: token validation unavailable for token ")), stdgobridge.LogWarnBytes
+		head[0], route, token, level = "scope-gate: token validation unavailable for", false, true, stdgobridge.LevelWarn
 	case policy.DenyAmbiguousPath:
 		// The rule, never the path: a path can carry anything, control bytes included.
-		b = appendRouteName(appendAll(b, "scope-gate: denied 400 invalid_request (ambiguous path: ", check.Path.String(), ") on route "))
+		head, token = [5]string{"scope-gate: denied 400 invalid_request (ambiguous path: ", check.Path.String(), ") on route "}, false
 	default:
-		b = appendRouteName(appendAll(b, "scope-gate: denied ", d.Reply.Decision, " (", d.Verdict.String(), ") on route "))
-		if check.Verdict == policy.NeedsValidation {
-			b = check.Hash.AppendLogID(appendAll(b, " token "))
-		}
+		head = [5]string{"scope-gate: denied ", d.Reply.Decision, " (", d.Verdict.String(), ") on route "}
 	}
-	log(b)
-	h.p.line = b
-}
-
-// appendAll appends every part to b.
-func appendAll(b []byte, parts ...string) []byte {
-	for _, s := range parts {
+	b := h.p.line[:0]
+	for _, s := range head {
 		b = append(b, s...)
 	}
-	return b
+	if route {
+		b = appendRouteName(b)
+	}
+	b = append(append(b, tail[0]...), tail[1]...)
+	if token {
+		b = check.Hash.AppendLogID(append(b, " token "...))
+	}
+	stdgobridge.LogBytes(level, b)
+	h.p.line = b
 }
 
 // appendRouteName appends the quoted route name (read only on the denial path, for logs).

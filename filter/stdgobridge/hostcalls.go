@@ -36,10 +36,15 @@ func Log(level internal.LogLevel, msg string) {
 	internal.ProxyLog(level, strPtr(msg), len(msg))
 }
 
-// LogDebugBytes, LogWarnBytes and LogErrorBytes log a message built in a reused buffer.
-func LogDebugBytes(msg []byte) { rawLog(internal.LogLevelDebug, msg) }
-func LogWarnBytes(msg []byte)  { rawLog(internal.LogLevelWarn, msg) }
-func LogErrorBytes(msg []byte) { rawLog(internal.LogLevelError, msg) }
+// Log levels for LogBytes (proxy-wasm's numbering).
+const (
+	LevelDebug = int(internal.LogLevelDebug)
+	LevelWarn  = int(internal.LogLevelWarn)
+	LevelError = int(internal.LogLevelError)
+)
+
+// LogBytes logs a message built in a reused buffer, at one of the levels above.
+func LogBytes(level int, msg []byte) { rawLog(internal.LogLevel(level), msg) }
 
 // OnDelete registers f to run after proxy_on_delete for every context, once the SDK has forgotten it (a
 // plugin that reuses its per-stream objects releases them there; see filter/plugin). Only the wasm build
