@@ -23,8 +23,10 @@ import "unsafe"
 // copied out; the plugin keeps nothing of it (see filter/plugin and docs/rationale.md).
 //
 // The wasm guest is single-threaded. Callbacks can nest (a host call that triggers another callback of the
-// guest, which proxy-wasm allows): each callback marks the offset on entry and restores it on return, so a
-// nested callback never reuses room its caller still reads.
+// guest, which proxy-wasm allows): a marked callback (exports_wasip1.go: those in which the plugin reads
+// host data) marks the offset on entry and restores it on return, so a nested callback never reuses room its
+// caller still reads. An unmarked callback only ever bumps the offset; its room is freed when a marked
+// callback returns at the outermost level, by which time the unmarked one has returned too.
 type arena struct {
 	chunk []byte   // made once, arenaChunk bytes
 	off   int      // first free byte of chunk
