@@ -86,7 +86,8 @@ func CompileCached(wasm []byte, dir string, n int) (first time.Duration, hits Du
 // a cache would.
 func WarmHost(env *Env, p envoyhost.Profile) (*envoyhost.Host, error) {
 	ctx := context.Background()
-	opts := envoyhost.Options{Profile: p, CompilationCacheDir: env.CacheDir, Now: func() time.Time { return time.Unix(env.Table.NowUnix, 0) }}
+	opts := envoyhost.Options{Profile: p, CompilationCacheDir: env.CacheDir, Now: func() time.Time { return time.Unix(env.Table.NowUnix, 0) },
+		LogSink: func(envoyhost.LogEntry) {}} // as in Suite.host
 	h, err := envoyhost.NewHost(ctx, env.Wasm, opts)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ package plugin
 import (
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -214,8 +213,8 @@ func (m *blockMemo) get(reqs *policy.RequirementCache, raw []byte) *policy.Requi
 	return r
 }
 
-// unixNow is the clock, read only when a decision depends on it.
-func unixNow() int64 { return time.Now().Unix() }
+// unixNow is the clock, read only when a decision depends on it, from the host (one host call).
+func unixNow() int64 { return stdgobridge.UnixNow() }
 
 type httpContext struct {
 	types.DefaultHttpContext

@@ -3,7 +3,6 @@ package plugin
 import (
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -105,7 +104,7 @@ func (f *flight) interpret(numHeaders, bodySize int) validator.Validation {
 			status = -1
 		}
 	}
-	now := time.Now().Unix()
+	now := unixNow()
 	var (
 		val      validator.Validation
 		tokenExp int64

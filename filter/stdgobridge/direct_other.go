@@ -3,6 +3,7 @@
 package stdgobridge
 
 import (
+	"time"
 	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
@@ -52,3 +53,6 @@ func rawSendLocalResponse(status uint32, headers, body []byte, grpcStatus int32)
 func rawLog(level internal.LogLevel, msg []byte) {
 	internal.ProxyLog(level, unsafe.SliceData(msg), len(msg))
 }
+
+// rawUnixNow: the SDK's emulator has no clock call; the process clock stands in.
+func rawUnixNow() int64 { return time.Now().Unix() }

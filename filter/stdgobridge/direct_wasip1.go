@@ -3,6 +3,7 @@
 package stdgobridge
 
 import (
+	"time"
 	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
@@ -55,4 +56,16 @@ func rawSendLocalResponse(status uint32, headers, body []byte, grpcStatus int32)
 
 func rawLog(level internal.LogLevel, msg []byte) {
 	hostLog(uint32(level), unsafe.Pointer(unsafe.SliceData(msg)), n(len(msg)))
+}
+
+// rawUnixNow reads the wall clock with one host call. time.Now makes two WASI clock_time_get calls (wall
+// and monotonic); the host's clock is what Envoy's own timeouts use: Envoy v1.36.0
+// source/extensions/common/wasm/context.cc, Context::getCurrentTimeNanoseconds, returns the time source's
+// systemTime(). A host that fails the call falls back to time.Now.
+func rawUnixNow() int64 {
+	out.u64 = 0
+	if hostGetCurrentTimeNanoseconds(unsafe.Pointer(&out.u64)) != 0 {
+		return time.Now().Unix()
+	}
+	return int64(out.u64 / 1e9)
 }

@@ -36,6 +36,10 @@ func Log(level internal.LogLevel, msg string) {
 	internal.ProxyLog(level, strPtr(msg), len(msg))
 }
 
+// UnixNow is the host's wall clock in unix seconds (proxy_get_current_time_nanoseconds: one host call,
+// where time.Now costs two WASI calls).
+func UnixNow() int64 { return rawUnixNow() }
+
 // Log levels for LogBytes (proxy-wasm's numbering).
 const (
 	LevelDebug = int(internal.LogLevelDebug)
