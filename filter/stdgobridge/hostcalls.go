@@ -168,7 +168,14 @@ func GetHttpRequestHeaders() ([][2]string, error) { return getMap(internal.MapTy
 
 // GetHttpCallResponseHeaders returns the headers of an http call's answer (only in its callback).
 func GetHttpCallResponseHeaders() ([][2]string, error) {
-	return getMap(internal.MapTypeHttpCallResponseHeaders)
+	b, st := rawGetPairs(internal.MapTypeHttpCallResponseHeaders)
+	if err := status(st); err != nil {
+		return nil, err
+	}
+	if len(b) < 4 {
+		return nil, types.ErrorStatusNotFound
+	}
+	return decodePairs(b, nil)
 }
 
 // GetHttpCallResponseBody returns up to maxSize bytes of an http call's answer body (only in its callback).
