@@ -195,9 +195,9 @@ func (p *pluginContext) count(name string) {
 
 // blockMemo remembers the last metadata block read at one property path and its requirement. Consecutive
 // requests on one route hand over the same bytes; comparing them costs less than hashing them for the
-// requirement cache (the conversions in the comparison do not allocate; package bytes is not used because it
-// links the unicode tables). It is keyed by the block's bytes, never by route name: a route whose block changed in a
-// route update gets its new requirement on the next request.
+// requirement cache (the conversions in the comparison do not allocate; package bytes is not used because
+// it links the unicode tables). It is keyed by the block's bytes, never by route name: a route whose block
+// changed in a route update gets its new requirement on the next request.
 type blockMemo struct {
 	reqs *policy.RequirementCache // the cache (configuration) the requirement came from
 	raw  []byte
@@ -223,6 +223,9 @@ type httpContext struct {
 	cfg   *policy.Policy // the configuration in force when the stream began
 	paths *paths
 	reqs  *policy.RequirementCache
+
+	// ended: proxy_on_log has run and the object waits in ended for proxy_on_delete (see release).
+	ended bool
 
 	// released: the decision let the request through (set just before Continue or resume). Until then the
 	// body and trailer callbacks hold the request (see OnHttpRequestBody).

@@ -169,7 +169,10 @@ func (h *httpContext) resume(val validator.Validation) {
 func (h *httpContext) OnHttpStreamDone() {
 	defer func() { _ = recover() }()
 	h.leaveFlight()
-	ended = append(ended, h) // reused after proxy_on_delete (see release)
+	if !h.ended { // once per stream, whatever the host does: a second entry could release a reused object
+		h.ended = true
+		ended = append(ended, h) // reused after proxy_on_delete (see release)
+	}
 }
 
 // leaveFlight removes the stream from the flight it waits on, if any.
