@@ -98,7 +98,8 @@ func (s *Suite) host(module string, p envoyhost.Profile) (*envoyhost.Host, error
 		// Log lines are handed to a sink that drops them, as an Envoy at its default level drops the
 		// filter's debug lines: kept in the host's memory, millions of them would grow the host's heap and
 		// its GC pauses would land on every benchmark.
-		LogSink: func(envoyhost.LogEntry) {},
+		LogSink:            func(envoyhost.LogEntry) {},
+		TimeRequestHeaders: true, // the filter/floor ratios of the report
 	})
 	if err != nil {
 		return nil, err

@@ -194,7 +194,7 @@ func (vm *VM) start(ctx context.Context) error {
 	vm.fVMStart = get("proxy_on_vm_start")
 	vm.fConfigure = get("proxy_on_configure")
 	vm.fReqHeaders = get("proxy_on_request_headers")
-	vm.fReqHeaders.timed = true
+	vm.fReqHeaders.timed = h.opts.TimeRequestHeaders
 	vm.fReqBody = get("proxy_on_request_body")
 	vm.fReqTrailers = get("proxy_on_request_trailers")
 	vm.fRespHeaders = get("proxy_on_response_headers")
@@ -229,7 +229,8 @@ func (vm *VM) start(ctx context.Context) error {
 	return nil
 }
 
-// RequestHeadersTime is how long the last proxy_on_request_headers call took, host calls it made included:
+// RequestHeadersTime is how long the last proxy_on_request_headers call took (with
+// Options.TimeRequestHeaders; 0 without), host calls it made included:
 // the time the module spends deciding, without the stand-in's own stream bookkeeping around it (what a
 // benchmark compares between two modules making the same host calls).
 func (vm *VM) RequestHeadersTime() time.Duration { return time.Duration(vm.reqHeadersNanos.Load()) }
