@@ -59,9 +59,10 @@ func rawLog(level internal.LogLevel, msg []byte) {
 }
 
 // rawUnixNow reads the wall clock with one host call. time.Now makes two WASI clock_time_get calls (wall
-// and monotonic); the host's clock is what Envoy's own timeouts use: Envoy v1.36.0
-// source/extensions/common/wasm/context.cc, Context::getCurrentTimeNanoseconds, returns the time source's
-// systemTime(). A host that fails the call falls back to time.Now.
+// and monotonic). Envoy answers proxy_get_current_time_nanoseconds with its time source's wall clock:
+// envoyproxy/envoy source/extensions/common/wasm/context.cc (commit 031fa2b5),
+// Context::getCurrentTimeNanoseconds returns wasm()->time_source_.systemTime(). A host that fails the call
+// falls back to time.Now.
 func rawUnixNow() int64 {
 	out.u64 = 0
 	if hostGetCurrentTimeNanoseconds(unsafe.Pointer(&out.u64)) != 0 {
