@@ -122,9 +122,11 @@ bench: build
 	SCOPE_GATE_WASM=$(CURDIR)/$(WASM) $(GO) run ./bench/cmd/report
 
 # The fault soak (e2e/hardening): 1M requests over 4 VMs under envoy-1.33 with a flaky and a refusing
-# validator, GOGC=10 in the host; results in SECURITY.md. (make test runs a 20k-request version.)
+# validator, GOGC=10 in the host; results in SECURITY.md. (make test runs a 20k-request version.) Then 1M
+# interleaved requests per profile through the probe build: no guest allocation, no guest GC (make test: 20k).
 soak: build
 	SCOPE_GATE_WASM=$(CURDIR)/$(WASM) SCOPE_GATE_SOAK=1 $(GO) test -count=1 -timeout 30m -run '^TestFaultSoak$$' -v ./e2e/hardening
+	SCOPE_GATE_WASM=$(CURDIR)/$(WASM) SCOPE_GATE_ALLOC_SOAK=1 $(GO) test -count=1 -timeout 30m -run '^TestRequestPathDoesNotAllocate$$' -v ./bench
 
 # Offline check of every example under envoy/: Envoy's own API rules, the filter's own parsers.
 check-config:

@@ -42,6 +42,7 @@ func TestEveryPathAnswersAsExpected(t *testing.T) {
 			check("filter/"+string(p)+"/"+c.Name, suite.Filter(p, c))
 		}
 		check("noop/"+string(p), suite.Noop(p))
+		check("floor/"+string(p), suite.Floor(p))
 	}
 	for _, c := range Cases {
 		check("native/"+c.Name, suite.Native(c))
@@ -69,6 +70,13 @@ func BenchmarkFilter(b *testing.B) {
 		for _, c := range Cases {
 			b.Run(string(p)+"/"+c.Name, suite.Filter(p, c).Bench)
 		}
+	}
+}
+
+// BenchmarkFloor is the reference floor module (issue 16) in the same host with the allow_scoped request.
+func BenchmarkFloor(b *testing.B) {
+	for _, p := range Profiles {
+		b.Run(string(p), suite.Floor(p).Bench)
 	}
 }
 

@@ -86,7 +86,8 @@ func CompileCached(wasm []byte, dir string, n int) (first time.Duration, hits Du
 // a cache would.
 func WarmHost(env *Env, p envoyhost.Profile) (*envoyhost.Host, error) {
 	ctx := context.Background()
-	opts := envoyhost.Options{Profile: p, CompilationCacheDir: env.CacheDir, Now: func() time.Time { return time.Unix(env.Table.NowUnix, 0) }}
+	opts := envoyhost.Options{Profile: p, CompilationCacheDir: env.CacheDir, Now: func() time.Time { return time.Unix(env.Table.NowUnix, 0) },
+		LogSink: func(envoyhost.LogEntry) {}} // as in Suite.host
 	h, err := envoyhost.NewHost(ctx, env.Wasm, opts)
 	if err != nil {
 		return nil, err
@@ -123,14 +124,20 @@ func VMStart(env *Env, p envoyhost.Profile, cfg []byte, n int) (Durations, error
 type MemoryPoint struct {
 	Requests int
 	Bytes    uint32
+	Mallocs  uint64 // guest heap objects allocated so far (probe module), since the VM started
+	GCs      uint64 // guest GC cycles so far
 }
 
 // Memory starts one VM with the reference configuration and reports its linear memory after start and
 // after each checkpoint of requests (cumulative). The requests cycle through every static case, so every
 // decision path allocates what it allocates; each answer is checked, so a failed VM cannot look frugal.
+// The module is the probe build (env.Probe: the shipped code plus two test-only exports), so each point also
+// has the guest's own count of heap allocations and GC cycles.
 func Memory(env *Env, p envoyhost.Profile, checkpoints []int, progress func(done int)) ([]MemoryPoint, error) {
 	ctx := context.Background()
-	h, err := WarmHost(env, p)
+	pe := *env
+	pe.Wasm = env.Probe
+	h, err := WarmHost(&pe, p)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +166,15 @@ func Memory(env *Env, p envoyhost.Profile, checkpoints []int, progress func(done
 	if err != nil {
 		return nil, err
 	}
-	out := []MemoryPoint{{0, vm.MemorySize()}}
+	point := func(done int) (MemoryPoint, error) {
+		m, g, err := GuestCounters(vm)
+		return MemoryPoint{done, vm.MemorySize(), m, g}, err
+	}
+	pt, err := point(0)
+	if err != nil {
+		return nil, err
+	}
+	out := []MemoryPoint{pt}
 	done := 0
 	for _, cp := range checkpoints {
 		for ; done < cp; done++ {
@@ -171,7 +186,11 @@ func Memory(env *Env, p envoyhost.Profile, checkpoints []int, progress func(done
 				progress(done)
 			}
 		}
-		out = append(out, MemoryPoint{done, vm.MemorySize()})
+		pt, err := point(done)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, pt)
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"github.com/scope-gate/scope-gate/internal/wasmbuild"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/e2e/scenarios"
 	"github.com/scope-gate/scope-gate/e2e/testkit"
+	"github.com/scope-gate/scope-gate/internal/envoyhost"
 )
 
 // modulePath is this repository's module; the repository root is the directory whose go.mod declares it.
@@ -34,6 +36,8 @@ type Env struct {
 	WasmPath string
 	Wasm     []byte // build/scope-gate.wasm
 	Noop     []byte // bench/testdata/noop, built by Setup
+	Floor    []byte // bench/testdata/floor, built by Setup: the reference of issue 16
+	Probe    []byte // the filter built with -tags scopegate_allocprobe (guest allocation counters), by Setup
 	Table    *scenarios.File
 	CacheDir string // shared wazero compilation cache of this run
 	tmp      string
@@ -59,6 +63,14 @@ func Setup() (*Env, error) {
 	}
 	e.CacheDir = filepath.Join(e.tmp, "wazero-cache")
 	if e.Noop, err = buildNoop(root, e.tmp); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.Floor, err = wasmbuild.Reactor(root, "./bench/testdata/floor", filepath.Join(e.tmp, "floor.wasm")); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.Probe, err = wasmbuild.ReactorTags(filepath.Join(root, ProbeModuleDir), ".", filepath.Join(e.tmp, "probe.wasm"), ProbeTag); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -90,6 +102,24 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// ProbeModuleDir and ProbeTag build the filter (its own Go module, filter/wasm) with its test-only exports scope_gate_test_mallocs and
+// scope_gate_test_gc_cycles (filter/stdgobridge/allocprobe_wasip1.go): the Go runtime's count of heap
+// objects the guest allocated and of its GC cycles. Everything else is the shipped module's code.
+const (
+	ProbeModuleDir = "filter/wasm"
+	ProbeTag       = "scopegate_allocprobe"
+)
+
+// GuestCounters reads a probe module's allocation and GC counters.
+func GuestCounters(vm *envoyhost.VM) (mallocs, gcs uint64, err error) {
+	ctx := context.Background()
+	if mallocs, err = vm.CallExport(ctx, "scope_gate_test_mallocs"); err != nil {
+		return 0, 0, err
+	}
+	gcs, err = vm.CallExport(ctx, "scope_gate_test_gc_cycles")
+	return mallocs, gcs & 0xFFFFFFFF, err
 }
 
 // buildNoop builds bench/testdata/noop the way `make build` builds the filter (same flags), so the two

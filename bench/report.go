@@ -16,6 +16,24 @@ type Entry struct {
 	Name    string
 	Runner  Runner
 	Results []testing.BenchmarkResult
+	// Per-request samples of every round (SamplesPerRound each): the whole stream as the client sees it,
+	// and the time inside proxy_on_request_headers (host calls included), when the runner has a VM.
+	Stream, Callback []time.Duration
+}
+
+// SamplesPerRound is how many requests of each entry are timed one by one in every round (for medians and
+// p99s of single requests; ns/op of testing.Benchmark is a mean).
+const SamplesPerRound = 2000
+
+// Percentile of samples (nearest rank), 0 when there are none.
+func Percentile(samples []time.Duration, q float64) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	v := slices.Clone(samples)
+	slices.Sort(v)
+	i := int(q*float64(len(v))+0.5) - 1
+	return v[max(0, min(i, len(v)-1))]
 }
 
 // Median ns/op over the rounds.
@@ -66,6 +84,7 @@ func (s *Suite) Entries() []*Entry {
 			out = append(out, &Entry{Name: "Filter/" + string(p) + "/" + c.Name, Runner: s.Filter(p, c)})
 		}
 		out = append(out, &Entry{Name: "Noop/" + string(p), Runner: s.Noop(p)})
+		out = append(out, &Entry{Name: "Floor/" + string(p), Runner: s.Floor(p)})
 	}
 	for _, c := range Cases {
 		out = append(out, &Entry{Name: "Native/" + c.Name, Runner: s.Native(c)})
@@ -96,6 +115,28 @@ func RunRounds(entries []*Entry, count int, progress func(round int, e *Entry)) 
 				return fmt.Errorf("%s failed in round %d: %v", e.Name, round, err)
 			}
 			e.Results = append(e.Results, r)
+			if err := e.sample(SamplesPerRound); err != nil {
+				return fmt.Errorf("%s failed in round %d: %v", e.Name, round, err)
+			}
+		}
+	}
+	return nil
+}
+
+// sample times n single requests of e (each answer checked).
+func (e *Entry) sample(n int) error {
+	var vm *envoyhost.VM
+	if e.Runner.VM != nil {
+		vm = e.Runner.VM()
+	}
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if err := e.Runner.Step(); err != nil {
+			return err
+		}
+		e.Stream = append(e.Stream, time.Since(start))
+		if vm != nil {
+			e.Callback = append(e.Callback, vm.RequestHeadersTime())
 		}
 	}
 	return nil
@@ -179,6 +220,26 @@ func (r *Report) Markdown(w io.Writer) {
 		}
 	}
 
+	fmt.Fprintf(w, "\n### Filter against the floor (same run, same host)\n\n")
+	fmt.Fprintf(w, "Time inside `proxy_on_request_headers` (host calls included), over %d single requests per entry (%d per round); the floor is `bench/testdata/floor` making the allowed path's essential host calls. Whole stream: the same requests as the client of the stand-in sees them.\n\n", r.Count*SamplesPerRound, SamplesPerRound)
+	fmt.Fprintf(w, "| case | profile | filter median | filter p99 | floor median | floor p99 | ratio median | ratio p99 | whole stream median (filter / floor) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, p := range Profiles {
+		fl := r.entry("Floor/" + string(p))
+		if fl == nil {
+			continue
+		}
+		for _, c := range Cases {
+			f := r.entry("Filter/" + string(p) + "/" + c.Name)
+			if f == nil {
+				continue
+			}
+			rm, r99 := r.FloorRatio(p, c.Name)
+			sf, sfl := Percentile(f.Stream, 0.5), Percentile(fl.Stream, 0.5)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.2fx | %.2fx | %s / %s = %.2fx |\n", c.Name, p,
+				dur(Percentile(f.Callback, 0.5)), dur(Percentile(f.Callback, 0.99)), dur(Percentile(fl.Callback, 0.5)), dur(Percentile(fl.Callback, 0.99)),
+				rm, r99, dur(sf), dur(sfl), float64(sf)/float64(sfl))
+		}
+	}
 	cs := r.Cold
 	fmt.Fprintf(w, "\n### Cold start\n\n| what | median | min..max | n |\n|---|---:|---:|---:|\n")
 	fmt.Fprintf(w, "| module size | %d bytes (%.2f MB) | | |\n", cs.ModuleBytes, float64(cs.ModuleBytes)/1e6)
@@ -205,6 +266,9 @@ func (r *Report) Markdown(w io.Writer) {
 			parts = append(parts, fmt.Sprintf("%d req: %s", pt.Requests, mib(pt.Bytes)))
 		}
 		fmt.Fprintf(w, "| linear memory per VM, %s (after N requests) | %s | | |\n", p, strings.Join(parts, "; "))
+		if w1k, last, ok := warm(pts); ok {
+			fmt.Fprintf(w, "| guest heap allocations / GC cycles, %s, from 1k to %d requests (probe build) | %d / %d | | |\n", p, last.Requests, last.Mallocs-w1k.Mallocs, last.GCs-w1k.GCs)
+		}
 	}
 
 	fmt.Fprintf(w, "\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
@@ -242,9 +306,88 @@ func (r *Report) Markdown(w io.Writer) {
 			float64(last.Bytes)/float64(at1k.Bytes), verdict(last.Bytes <= 2*at1k.Bytes))
 	}
 	fmt.Fprintf(w, "| module ≤ 3.0 MB | %.2f MB (%d bytes) | %s |\n", float64(cs.ModuleBytes)/1e6, cs.ModuleBytes, verdict(cs.ModuleBytes <= 3_000_000))
+	r.issue16Targets(w, verdict)
 	for _, p := range Profiles {
 		if d := cs.VMStart[p]; len(d) > 0 {
 			fmt.Fprintf(w, "| per-VM start < 50 ms, compiled module cached (%s) | %s | %s |\n", p, ms(d.Median()), verdict(d.Median() < 50*time.Millisecond))
 		}
 	}
 }
+
+// FloorRatio is filter/floor of the time inside proxy_on_request_headers for case on profile p: medians and
+// p99s of the same run. Zero when either was not measured.
+func (r *Report) FloorRatio(p envoyhost.Profile, caseName string) (median, p99 float64) {
+	f, fl := r.entry("Filter/"+string(p)+"/"+caseName), r.entry("Floor/"+string(p))
+	if f == nil || fl == nil || len(f.Callback) == 0 || len(fl.Callback) == 0 {
+		return 0, 0
+	}
+	return float64(Percentile(f.Callback, 0.5)) / float64(Percentile(fl.Callback, 0.5)),
+		float64(Percentile(f.Callback, 0.99)) / float64(Percentile(fl.Callback, 0.99))
+}
+
+// ModuleSizeBudget is the module size of main when issue 16 was taken up: the request-path work must not
+// make the module larger.
+const ModuleSizeBudget = 2_684_988
+
+// MemoryBudget is linear memory per VM after 1M requests (issue 16).
+const MemoryBudget = 3.5 * (1 << 20)
+
+// warm returns the 1k-request point and the last one of a memory soak.
+func warm(pts []MemoryPoint) (at1k, last MemoryPoint, ok bool) {
+	for _, pt := range pts {
+		if pt.Requests == 1000 {
+			at1k, ok = pt, true
+		}
+		last = pt
+	}
+	return at1k, last, ok && last.Requests > 1000
+}
+
+// issue16Targets writes issue 16's targets with the verdict and, when missed, by how much and what the
+// remaining time is.
+func (r *Report) issue16Targets(w io.Writer, verdict func(bool) string) {
+	miss := func(ratio, target float64, base time.Duration) string {
+		if ratio <= target || base == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" (over by %.2fx: %s above the target)", ratio-target, dur(time.Duration(float64(base)*(ratio-target))))
+	}
+	for _, p := range Profiles {
+		fl := r.entry("Floor/" + string(p))
+		if fl == nil {
+			continue
+		}
+		fm, f99 := Percentile(fl.Callback, 0.5), Percentile(fl.Callback, 0.99)
+		for _, c := range Cases {
+			rm, r99 := r.FloorRatio(p, c.Name)
+			if rm == 0 {
+				continue
+			}
+			if c.Name == "allow_scoped" {
+				fmt.Fprintf(w, "| allowed request ≤ 1.6x the floor, median (%s) | %.2fx%s | %s |\n", p, rm, miss(rm, 1.6, fm), verdict(rm <= 1.6))
+				fmt.Fprintf(w, "| allowed request p99 ≤ 1.6x the floor's p99 (%s) | %.2fx%s | %s |\n", p, r99, miss(r99, 1.6, f99), verdict(r99 <= 1.6))
+				continue
+			}
+			fmt.Fprintf(w, "| %s ≤ 2x the floor, median (%s) | %.2fx%s | %s |\n", c.Name, p, rm, miss(rm, 2, fm), verdict(rm <= 2))
+		}
+		a, h := r.entry("Filter/"+string(p)+"/allow_scoped"), r.entry("Filter/"+string(p)+"/remote_cache_hit")
+		if a != nil && h != nil && len(a.Callback) > 0 && len(h.Callback) > 0 {
+			am := Percentile(a.Callback, 0.5)
+			x := float64(Percentile(h.Callback, 0.5)) / float64(am)
+			fmt.Fprintf(w, "| remote cache hit ≤ 1.3x the allowed static case, median (%s) | %.2fx%s | %s |\n", p, x, miss(x, 1.3, am), verdict(x <= 1.3))
+		}
+	}
+	for _, p := range Profiles {
+		at1k, last, ok := warm(r.Cold.Memory[p])
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(w, "| linear memory per VM after %d requests ≤ 3.5 MiB (%s) | %s | %s |\n", last.Requests, p, mib(last.Bytes), verdict(float64(last.Bytes) <= MemoryBudget && last.Requests >= 1_000_000))
+		fmt.Fprintf(w, "| no guest allocation and no guest GC from 1k to %d requests (%s) | %d allocations, %d GC cycles | %s |\n", last.Requests, p,
+			last.Mallocs-at1k.Mallocs, last.GCs-at1k.GCs, verdict(last.Mallocs == at1k.Mallocs && last.GCs == at1k.GCs && last.Requests >= 1_000_000))
+	}
+	b := r.Cold.ModuleBytes
+	fmt.Fprintf(w, "| module no larger than before issue 16 (%d bytes) | %d bytes (%+d) | %s |\n", ModuleSizeBudget, b, b-ModuleSizeBudget, verdict(b <= ModuleSizeBudget))
+}
+
+func dur(d time.Duration) string { return ns(float64(d.Nanoseconds())) }

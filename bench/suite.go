@@ -74,8 +74,11 @@ func (s *Suite) host(module string, p envoyhost.Profile) (*envoyhost.Host, error
 		return h, nil
 	}
 	wasm := s.env.Wasm
-	if module == "noop" {
+	switch module {
+	case "noop":
 		wasm = s.env.Noop
+	case "floor":
+		wasm = s.env.Floor
 	}
 	if s.validator == nil {
 		c, err := s.env.scenario(Cases[len(Cases)-1])
@@ -92,6 +95,11 @@ func (s *Suite) host(module string, p envoyhost.Profile) (*envoyhost.Host, error
 		Clusters:            map[string]string{"validator": s.validator.addr()},
 		Now:                 s.now,
 		CompilationCacheDir: s.env.CacheDir,
+		// Log lines are handed to a sink that drops them, as an Envoy at its default level drops the
+		// filter's debug lines: kept in the host's memory, millions of them would grow the host's heap and
+		// its GC pauses would land on every benchmark.
+		LogSink:            func(envoyhost.LogEntry) {},
+		TimeRequestHeaders: true, // the filter/floor ratios of the report
 	})
 	if err != nil {
 		return nil, err
@@ -148,6 +156,9 @@ type Runner struct {
 	Prepare func() error
 	Step    func() error
 	Verify  func(n int) error // may be nil
+	// VM, when set, is the VM Step sends requests to (after Prepare): the report reads how long its
+	// proxy_on_request_headers took (envoyhost.VM.RequestHeadersTime).
+	VM func() *envoyhost.VM
 }
 
 // Bench runs r as a Go benchmark; any unexpected answer fails it.
@@ -207,6 +218,7 @@ func (s *Suite) Filter(p envoyhost.Profile, c Case) Runner {
 			return nil
 		},
 		Step: func() error { return do(fx.vm, fx.req, fx.want) },
+		VM:   func() *envoyhost.VM { return fx.vm },
 		Verify: func(n int) error {
 			if !c.Remote {
 				return nil
@@ -233,13 +245,52 @@ func (s *Suite) Noop(p envoyhost.Profile) Runner {
 			return err
 		},
 		Step: func() error { return do(vm, req, 200) },
+		VM:   func() *envoyhost.VM { return vm },
+	}
+}
+
+// Floor is the allow_scoped request through the reference floor module (bench/testdata/floor) on profile p:
+// the same essential host calls as the filter's allowed path plus the token's hash, no decision, no SDK.
+// Every case of the filter is compared with it (issue 16).
+func (s *Suite) Floor(p envoyhost.Profile) Runner {
+	var vm *envoyhost.VM
+	var req envoyhost.Request
+	var host *envoyhost.Host
+	var count0 uint64
+	return Runner{
+		Prepare: func() error {
+			var err error
+			vm, req, err = s.moduleVM("floor", p)
+			if err != nil {
+				return err
+			}
+			s.mu.Lock()
+			host = s.hosts["floor/"+string(p)]
+			s.mu.Unlock()
+			count0 = host.Counter("scope_gate_floor.allowed")
+			return nil
+		},
+		Step: func() error { return do(vm, req, 200) },
+		VM:   func() *envoyhost.VM { return vm },
+		Verify: func(n int) error {
+			// The floor must have done its calls: its counter moved once per request.
+			if d := host.Counter("scope_gate_floor.allowed") - count0; d != uint64(n) {
+				return fmt.Errorf("floor counter moved by %d in %d requests", d, n)
+			}
+			return nil
+		},
 	}
 }
 
 func (s *Suite) noopVM(p envoyhost.Profile) (*envoyhost.VM, envoyhost.Request, error) {
+	return s.moduleVM("noop", p)
+}
+
+// moduleVM is the warm VM of a reference module (noop, floor) on profile p, with the allow_scoped request.
+func (s *Suite) moduleVM(module string, p envoyhost.Profile) (*envoyhost.VM, envoyhost.Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := string(p) + "/noop"
+	key := string(p) + "/" + module
 	if fx := s.filterFx[key]; fx != nil {
 		return fx.vm, fx.req, nil
 	}
@@ -247,7 +298,7 @@ func (s *Suite) noopVM(p envoyhost.Profile) (*envoyhost.VM, envoyhost.Request, e
 	if err != nil {
 		return nil, envoyhost.Request{}, err
 	}
-	h, err := s.host("noop", p)
+	h, err := s.host(module, p)
 	if err != nil {
 		return nil, envoyhost.Request{}, err
 	}

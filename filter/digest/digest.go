@@ -8,13 +8,22 @@ package digest
 type Hash [32]byte
 
 // Sum hashes a string (a bearer token, a configuration fingerprint).
-func Sum(s string) Hash { return sum256([]byte(s)) }
+func Sum(s string) Hash { return sum256(s) }
 
 // Hex is the full lower-case hex of the hash.
 func (h Hash) Hex() string { return hexString(h[:]) }
 
 // LogID is the first 8 hex digits of the hash: the only form in which a token may appear in a log line.
 func (h Hash) LogID() string { return hexString(h[:4]) }
+
+// AppendLogID appends LogID to dst (a log line built without allocating).
+func (h Hash) AppendLogID(dst []byte) []byte {
+	const digits = "0123456789abcdef"
+	for _, c := range h[:4] {
+		dst = append(dst, digits[c>>4], digits[c&0xF])
+	}
+	return dst
+}
 
 // ParseHex reads 64 hex digits (either case) into a Hash.
 func ParseHex(s string) (Hash, bool) {

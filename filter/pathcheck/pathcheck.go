@@ -70,12 +70,52 @@ func Check(target string, rules Rules) Problem {
 	if p[0] != '/' {
 		return NotAbsolute
 	}
+	if plainPath(p) {
+		return OK
+	}
 	if pr := checkLayer(p, rules, 0); pr != OK {
 		return pr
 	}
 	if !hasEscape(p) {
 		return OK
 	}
+	return checkDecoded(p, rules)
+}
+
+// plain marks the bytes that cannot start any problem Check looks for: letters, digits, '/' and the RFC 3986
+// sub-delimiters and unreserved marks other than '.' and ';' (dot segments, parameters), without '%'
+// (escapes), '\' (a separator), '#', controls, DEL and bytes >= 0x80 (overlong UTF-8).
+var plain = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "/-_~!$&'()*+,=:@" {
+		t[c] = true
+	}
+	return t
+}()
+
+// plainPath is the fast path of Check, for the common path made of plain bytes only and without "//": no
+// rule can refuse it (no dot segment without '.', no parameter without ';', no empty segment without "//",
+// no escape without '%'), under any Rules. Anything else takes the full check.
+func plainPath(p string) bool {
+	prev := byte(0)
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !plain[c] || c == '/' && prev == '/' {
+			return false
+		}
+		prev = c
+	}
+	return true
+}
+
+// checkDecoded checks the decoded readings of a path that holds escapes. It is apart from Check so that
+// the common path (no escape) does not pay for its 512-byte buffer, which the wasm build zeroes on entry.
+func checkDecoded(p string, rules Rules) Problem {
 	// Decode layer after layer, checking each: a backend may decode once, a chain of them several times.
 	var stack [512]byte
 	buf := stack[:0]

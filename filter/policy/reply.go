@@ -3,6 +3,7 @@ package policy
 import (
 	"strconv"
 
+	"github.com/scope-gate/scope-gate/filter/pairs"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
@@ -14,6 +15,9 @@ type Reply struct {
 	Headers  [][2]string // content-type, cache-control and, where docs/spec.md §5 says so, www-authenticate
 	Body     []byte
 	Decision string // "<status> <code>", the report-mode decision header value
+	// HeaderPairs is Headers in the proxy-wasm pairs encoding that proxy_send_local_response takes, encoded
+	// once so that sending the reply allocates nothing.
+	HeaderPairs []byte
 }
 
 type replies struct {
@@ -58,6 +62,11 @@ func newReply(status uint32, code, message, challenge string) *Reply {
 	body = append(body, `,"status":`...)
 	body = strconv.AppendUint(body, uint64(status), 10)
 	r.Body = append(body, '}')
+	kv := make([]string, 0, 2*len(r.Headers))
+	for _, h := range r.Headers {
+		kv = append(kv, h[0], h[1])
+	}
+	r.HeaderPairs = pairs.EncodeStrings(kv...)
 	return r
 }
 

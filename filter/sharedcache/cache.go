@@ -6,6 +6,8 @@ package sharedcache
 import (
 	"encoding/binary"
 	"strconv"
+	"strings"
+	"unsafe"
 
 	"github.com/scope-gate/scope-gate/filter/digest"
 	"github.com/scope-gate/scope-gate/filter/scope"
@@ -53,6 +55,12 @@ func (c *Cache) Key(h digest.Hash) string {
 	return c.prefix + strconv.FormatUint(slot, 10)
 }
 
+// AppendKey appends Key(h) to dst: the request path builds the key in a reused buffer.
+func (c *Cache) AppendKey(dst []byte, h digest.Hash) []byte {
+	slot := binary.LittleEndian.Uint64(h[:8]) % c.slots
+	return strconv.AppendUint(append(dst, c.prefix...), slot, 10)
+}
+
 // Expiry is when an answer stops being served from the cache (unix seconds), and whether it may be
 // cached at all: valid answers for ttl_seconds but never past the token's own expiry, invalid ones for
 // negative_ttl_seconds, unavailability never.
@@ -88,42 +96,77 @@ func EncodeEntry(h digest.Hash, v validator.Validation, expiresAt int64) ([]byte
 	return b, true
 }
 
-// DecodeEntry returns the cached validation for token hash h, if buf is a well-formed, unexpired entry for
-// that very token. Anything else (another token's entry, an expired one, a malformed one) is a miss.
-func DecodeEntry(buf []byte, h digest.Hash, nowUnix int64) (validator.Validation, bool) {
+// DecodeEntryView is DecodeEntry without allocating, for the request path: the strings of the result view
+// buf (they are valid only as long as buf is, and must be copied to be kept), and the scopes are appended to
+// scratch[:0] (pass the previous result back). An entry whose scopes text is not the canonical form that
+// EncodeEntry writes (valid scope tokens, sorted, distinct, single spaces) is parsed by scope.Fields instead.
+func DecodeEntryView(buf []byte, h digest.Hash, nowUnix int64, scratch []string) (validator.Validation, []string, bool) {
+	scratch = scratch[:0]
 	if len(buf) < entryHeaderSize+6 || buf[0] != entryVersion || [32]byte(buf[2:34]) != h {
-		return validator.Validation{}, false
+		return validator.Validation{}, scratch, false
 	}
 	result := validator.Result(buf[1])
 	if result != validator.Valid && result != validator.Invalid {
-		return validator.Validation{}, false
+		return validator.Validation{}, scratch, false
 	}
 	if expires := int64(binary.LittleEndian.Uint64(buf[34:42])); nowUnix >= expires {
-		return validator.Validation{}, false
+		return validator.Validation{}, scratch, false
 	}
 	rest := buf[entryHeaderSize:]
 	var fields [3]string
 	for i := range fields {
 		if len(rest) < 2 {
-			return validator.Validation{}, false
+			return validator.Validation{}, scratch, false
 		}
 		n := int(binary.LittleEndian.Uint16(rest))
 		if len(rest) < 2+n {
-			return validator.Validation{}, false
+			return validator.Validation{}, scratch, false
 		}
-		fields[i] = string(rest[2 : 2+n])
+		if n > 0 {
+			fields[i] = unsafe.String(&rest[2], n)
+		}
 		rest = rest[2+n:]
 	}
 	if len(rest) != 0 {
-		return validator.Validation{}, false
+		return validator.Validation{}, scratch, false
 	}
 	v := validator.Validation{Result: result, Subject: fields[0], SubjectType: fields[1], ScopesText: fields[2]}
-	if v.ScopesText != "" {
-		scopes, ok := scope.Fields(v.ScopesText)
-		if !ok {
-			return validator.Validation{}, false
+	if text := v.ScopesText; text != "" {
+		start := 0
+		for i := 0; i <= len(text); i++ {
+			if i < len(text) && text[i] != ' ' {
+				continue
+			}
+			piece := text[start:i]
+			if !scope.ValidToken(piece) || (len(scratch) > 0 && piece <= scratch[len(scratch)-1]) {
+				// Not canonical: the general parser (which allocates) sorts, deduplicates or refuses it.
+				scopes, ok := scope.Fields(text)
+				if !ok {
+					return validator.Validation{}, scratch[:0], false
+				}
+				v.Scopes = scopes
+				return v, scopes, true
+			}
+			scratch = append(scratch, piece)
+			start = i + 1
 		}
-		v.Scopes = scopes
+		v.Scopes = scratch
+	}
+	return v, scratch, true
+}
+
+// DecodeEntry returns the cached validation for token hash h, if buf is a well-formed, unexpired entry for
+// that very token. Anything else (another token's entry, an expired one, a malformed one) is a miss. The
+// result owns its strings (DecodeEntryView's, copied).
+func DecodeEntry(buf []byte, h digest.Hash, nowUnix int64) (validator.Validation, bool) {
+	v, scopes, ok := DecodeEntryView(buf, h, nowUnix, nil)
+	if !ok {
+		return validator.Validation{}, false
+	}
+	v.Subject, v.SubjectType, v.ScopesText = strings.Clone(v.Subject), strings.Clone(v.SubjectType), strings.Clone(v.ScopesText)
+	v.Scopes = nil
+	if len(scopes) > 0 {
+		v.Scopes, _ = scope.Fields(v.ScopesText)
 	}
 	return v, true
 }

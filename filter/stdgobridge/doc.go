@@ -24,11 +24,14 @@
 //     leave the host writing to a stale address.
 //   - //go:wasmexport functions for proxy_abi_version_0_2_0, proxy_on_memory_allocate and the 21 proxy_on_*
 //     callbacks, each forwarding to the SDK.
-//   - A GC-safe proxy_on_memory_allocate: every buffer it hands to the host stays referenced from Go (see
-//     pinboard) until the host call that asked for it has returned and the result has been re-attached to a
-//     Go pointer. Without that, a GC triggered by a second allocation in the same host call could free the
-//     first buffer while the host still writes to it. Re-attaching by looking the address up among the pinned
-//     buffers also means no integer is ever converted back into a pointer.
+//   - A GC-safe, allocation-free proxy_on_memory_allocate (see arena): room from a per-VM chunk that Go
+//     references for the life of the VM (and never moves), freed when the callback that asked for it returns.
+//     Without a Go reference, a GC triggered by a second allocation in the same host call could free the
+//     first buffer while the host still writes to it. The host's answer is re-attached by bounds arithmetic
+//     on the chunk, so no integer is ever converted back into a pointer. What a host call returns is valid
+//     until the callback returns.
+//   - The request path's host calls on the imports directly (direct_wasip1.go), without the heap-escaping
+//     out-parameters of the SDK's host interface.
 //
 // And, in every build (natively they reach the SDK's proxytest emulator through the same internals):
 //   - the host calls a filter needs, with the SDK's names and semantics (hostcalls.go), because the SDK's

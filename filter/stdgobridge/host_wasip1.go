@@ -23,14 +23,14 @@ var out struct {
 	u64  uint64 // metric value
 }
 
-// pins holds the buffers proxy_on_memory_allocate returned during the current host call.
-var pins pinboard
+// mem is the room proxy_on_memory_allocate hands out (see arena).
+var mem arena
 
 // returned re-attaches the (address, size) the host wrote into out to the Go buffer that was allocated for
 // it, and stores it in the SDK's out-parameters. A host that answers with memory this guest did not allocate
 // is reported as an internal failure rather than trusted.
 func returned(st uint32, retData **byte, retSize *int) internal.Status {
-	buf, ok := pins.take(uintptr(out.data), out.size)
+	buf, ok := mem.take(uintptr(out.data), out.size)
 	if internal.Status(st) != internal.StatusOK {
 		return internal.Status(st)
 	}
@@ -42,10 +42,22 @@ func returned(st uint32, retData **byte, retSize *int) internal.Status {
 	return internal.StatusOK
 }
 
-// beginReturn clears the out-parameters and any stale pins before a host call that returns data.
+// beginReturn clears the out-parameters and marks the arena before a host call that returns data.
 func beginReturn() {
 	out.data, out.size = 0, 0
-	pins.release()
+	mem.begin()
+}
+
+// view returns the data a host call wrote into out (see returned), for the direct calls of direct_wasip1.go.
+func view(st uint32) ([]byte, internal.Status) {
+	buf, ok := mem.take(uintptr(out.data), out.size)
+	if internal.Status(st) != internal.StatusOK {
+		return nil, internal.Status(st)
+	}
+	if !ok {
+		return nil, internal.StatusInternalFailure
+	}
+	return buf, internal.StatusOK
 }
 
 func p(b *byte) unsafe.Pointer { return unsafe.Pointer(b) }

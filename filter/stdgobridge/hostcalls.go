@@ -1,6 +1,7 @@
 package stdgobridge
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
@@ -35,6 +36,27 @@ func Log(level internal.LogLevel, msg string) {
 	internal.ProxyLog(level, strPtr(msg), len(msg))
 }
 
+// UnixNow is the host's wall clock in unix seconds (proxy_get_current_time_nanoseconds: one host call,
+// where time.Now costs two WASI calls).
+func UnixNow() int64 { return rawUnixNow() }
+
+// Log levels for LogBytes (proxy-wasm's numbering).
+const (
+	LevelDebug = int(internal.LogLevelDebug)
+	LevelWarn  = int(internal.LogLevelWarn)
+	LevelError = int(internal.LogLevelError)
+)
+
+// LogBytes logs a message built in a reused buffer, at one of the levels above.
+func LogBytes(level int, msg []byte) { rawLog(internal.LogLevel(level), msg) }
+
+// OnDelete registers f to run after proxy_on_delete for every context, once the SDK has forgotten it (a
+// plugin that reuses its per-stream objects releases them there; see filter/plugin). Only the wasm build
+// calls it: natively the SDK's emulator deletes contexts itself.
+func OnDelete(f func(contextID uint32)) { deleteHook = f }
+
+var deleteHook func(contextID uint32)
+
 // LogDebug, LogInfo, LogWarn, LogError and LogCritical log at their level.
 func LogDebug(msg string)    { Log(internal.LogLevelDebug, msg) }
 func LogInfo(msg string)     { Log(internal.LogLevelInfo, msg) }
@@ -66,17 +88,67 @@ type PropertyPath []byte
 // NewPropertyPath serializes path.
 func NewPropertyPath(path ...string) PropertyPath { return internal.SerializePropertyPath(path) }
 
-// GetProperty returns a property's raw value.
+// GetProperty returns a property's raw value. The result is a view into memory the host wrote during this
+// callback (see arena): valid until the callback returns, to be copied if kept longer.
 func GetProperty(path PropertyPath) ([]byte, error) {
 	if len(path) == 0 {
 		return nil, types.ErrorStatusBadArgument
 	}
-	var ptr *byte
-	var size int
-	if err := status(internal.ProxyGetProperty(&path[0], len(path), &ptr, &size)); err != nil {
+	b, st := rawGetProperty(path)
+	if err := status(st); err != nil {
 		return nil, err
 	}
-	return bytesOf(ptr, size), nil
+	return b, nil
+}
+
+// GetPropertyString is GetProperty with the value as a string viewing the same memory (valid until the
+// callback returns).
+func GetPropertyString(path PropertyPath) (string, error) {
+	b, err := GetProperty(path)
+	if err != nil || len(b) == 0 {
+		return "", err
+	}
+	return unsafe.String(&b[0], len(b)), nil
+}
+
+// GetHttpRequestHeaderPairs appends every request header, repeated ones included, to dst[:0] and returns
+// it: pass the previous result back to read without allocating. Names and values are views into memory the
+// host wrote during this callback (see arena): valid until the callback returns. A malformed map (lengths
+// past the end of what the host returned) is an internal failure, never a partial read.
+func GetHttpRequestHeaderPairs(dst [][2]string) ([][2]string, error) {
+	b, st := rawGetPairs(internal.MapTypeHttpRequestHeaders)
+	if err := status(st); err != nil {
+		return dst[:0], err
+	}
+	if len(b) < 4 {
+		return dst[:0], types.ErrorStatusNotFound
+	}
+	return decodePairs(b, dst[:0])
+}
+
+// decodePairs reads the ABI's pairs encoding (u32 count, count x (u32 key size, u32 value size), then each
+// key and value followed by a NUL) with every length checked against buf.
+func decodePairs(b []byte, dst [][2]string) ([][2]string, error) {
+	count := uint64(binary.LittleEndian.Uint32(b))
+	if count > uint64(len(b)-4)/10 { // each pair takes at least 8 bytes of sizes and 2 NULs
+		return dst, types.ErrorInternalFailure
+	}
+	data := 4 + 8*count
+	for i := uint64(0); i < count; i++ {
+		var kv [2]string
+		for j := range kv {
+			size := uint64(binary.LittleEndian.Uint32(b[4+8*i+4*uint64(j):]))
+			if size > uint64(len(b)) || data+size+1 > uint64(len(b)) || b[data+size] != 0 {
+				return dst, types.ErrorInternalFailure
+			}
+			if size > 0 {
+				kv[j] = unsafe.String(&b[data], int(size))
+			}
+			data += size + 1
+		}
+		dst = append(dst, kv)
+	}
+	return dst, nil
 }
 
 func getMap(mt internal.MapType) ([][2]string, error) {
@@ -96,7 +168,14 @@ func GetHttpRequestHeaders() ([][2]string, error) { return getMap(internal.MapTy
 
 // GetHttpCallResponseHeaders returns the headers of an http call's answer (only in its callback).
 func GetHttpCallResponseHeaders() ([][2]string, error) {
-	return getMap(internal.MapTypeHttpCallResponseHeaders)
+	b, st := rawGetPairs(internal.MapTypeHttpCallResponseHeaders)
+	if err := status(st); err != nil {
+		return nil, err
+	}
+	if len(b) < 4 {
+		return nil, types.ErrorStatusNotFound
+	}
+	return decodePairs(b, nil)
 }
 
 // GetHttpCallResponseBody returns up to maxSize bytes of an http call's answer body (only in its callback).
@@ -106,22 +185,26 @@ func GetHttpCallResponseBody(start, maxSize int) ([]byte, error) {
 
 // RemoveHttpRequestHeader removes every value of a request header.
 func RemoveHttpRequestHeader(key string) error {
-	return status(internal.ProxyRemoveHeaderMapValue(internal.MapTypeHttpRequestHeaders, strPtr(key), len(key)))
+	return status(rawRemoveHeader(internal.MapTypeHttpRequestHeaders, key))
 }
 
 // ReplaceHttpRequestHeader sets a request header (replacing its first value, or adding it).
 func ReplaceHttpRequestHeader(key, value string) error {
-	return status(internal.ProxyReplaceHeaderMapValue(internal.MapTypeHttpRequestHeaders, strPtr(key), len(key), strPtr(value), len(value)))
+	return status(rawReplaceHeader(internal.MapTypeHttpRequestHeaders, key, value))
 }
 
 // SendHttpResponse sends a local reply; the caller then returns ActionPause.
 func SendHttpResponse(statusCode uint32, headers [][2]string, body []byte, grpcStatus int32) error {
-	hs := internal.SerializeMap(headers)
-	var bodyPtr *byte
-	if len(body) > 0 {
-		bodyPtr = &body[0]
-	}
-	return status(internal.ProxySendLocalResponse(statusCode, nil, 0, bodyPtr, len(body), &hs[0], len(hs), grpcStatus))
+	return SendSerializedHttpResponse(statusCode, SerializeHeaders(headers), body, grpcStatus)
+}
+
+// SerializeHeaders encodes headers the way proxy_send_local_response takes them, so that a reply sent on
+// every request can be encoded once.
+func SerializeHeaders(headers [][2]string) []byte { return internal.SerializeMap(headers) }
+
+// SendSerializedHttpResponse sends a local reply whose headers SerializeHeaders encoded.
+func SendSerializedHttpResponse(statusCode uint32, headers []byte, body []byte, grpcStatus int32) error {
+	return status(rawSendLocalResponse(statusCode, headers, body, grpcStatus))
 }
 
 // ResumeHttpRequest continues a paused request.
@@ -134,15 +217,19 @@ func SetEffectiveContext(contextID uint32) error {
 	return status(internal.ProxySetEffectiveContext(contextID))
 }
 
-// GetSharedData returns a shared-data value and its CAS.
+// GetSharedData returns a shared-data value and its CAS. The value is a view into memory the host wrote
+// during this callback (see arena): valid until the callback returns.
 func GetSharedData(key string) ([]byte, uint32, error) {
-	var ptr *byte
-	var size int
-	var cas uint32
-	if err := status(internal.ProxyGetSharedData(strPtr(key), len(key), &ptr, &size, &cas)); err != nil {
+	return GetSharedDataKey(unsafe.Slice(unsafe.StringData(key), len(key)))
+}
+
+// GetSharedDataKey is GetSharedData with the key in a byte slice (built without allocating).
+func GetSharedDataKey(key []byte) ([]byte, uint32, error) {
+	b, cas, st := rawGetSharedData(key)
+	if err := status(st); err != nil {
 		return nil, 0, err
 	}
-	return bytesOf(ptr, size), cas, nil
+	return b, cas, nil
 }
 
 // SetSharedData writes a shared-data value; a non-zero cas that no longer matches fails with CasMismatch.

@@ -94,3 +94,6 @@ func hostRecordMetric(metricID uint32, value uint64) uint32
 
 //go:wasmimport env proxy_get_metric
 func hostGetMetric(metricID uint32, retValue unsafe.Pointer) uint32
+
+//go:wasmimport env proxy_get_current_time_nanoseconds
+func hostGetCurrentTimeNanoseconds(retTime unsafe.Pointer) uint32

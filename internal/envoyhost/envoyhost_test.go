@@ -1024,3 +1024,25 @@ func TestRestrictedCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestHeadersTimeAndCallExport: the two hooks benchmarks use. With TimeRequestHeaders each VM keeps
+// the duration of its last proxy_on_request_headers call (a real, positive duration, which without the
+// option stays 0); CallExport calls an export by name and refuses one the module lacks.
+func TestRequestHeadersTimeAndCallExport(t *testing.T) {
+	for _, timed := range []bool{false, true} {
+		h := newHost(t, guestWasm, Options{TimeRequestHeaders: timed})
+		vm := newVM(t, h, PluginConfig{})
+		if res := do(t, vm, request()); res.Upstream == nil {
+			t.Fatalf("timed=%v: request did not reach the upstream", timed)
+		}
+		if d := vm.RequestHeadersTime(); timed && d <= 0 || !timed && d != 0 {
+			t.Fatalf("timed=%v: RequestHeadersTime = %v", timed, d)
+		}
+		if _, err := vm.CallExport(context.Background(), "no_such_export"); err == nil {
+			t.Fatal("CallExport of a missing export did not fail")
+		}
+		if _, err := vm.CallExport(context.Background(), "proxy_abi_version_0_2_0"); err != nil {
+			t.Fatalf("CallExport(proxy_abi_version_0_2_0): %v", err)
+		}
+	}
+}

@@ -41,6 +41,9 @@ type Options struct {
 	// LogSink, when set, receives every log entry as it is made (on the VM's goroutine) instead of the
 	// in-memory capture that Logs returns: long-running servers set it so memory does not grow.
 	LogSink func(LogEntry)
+	// TimeRequestHeaders makes each VM keep the duration of its last proxy_on_request_headers call
+	// (VM.RequestHeadersTime), for benchmarks; off, the call is not timed.
+	TimeRequestHeaders bool
 }
 
 // GoReactorWASI is the WASI set a standard-Go reactor (GOOS=wasip1 -buildmode=c-shared) imports. Anything

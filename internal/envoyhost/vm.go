@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -54,8 +55,9 @@ type hctx struct {
 }
 
 type guestFn struct {
-	f    api.Function
-	name string
+	f     api.Function
+	name  string
+	timed bool // the duration of its last call is kept (RequestHeadersTime)
 }
 
 // VM is one worker VM. Every guest call happens on the VM's own goroutine,
@@ -84,6 +86,8 @@ type VM struct {
 	fHTTPResp, fQueueReady guestFn
 	stack  [8]uint64
 	mstack [1]uint64
+
+	reqHeadersNanos atomic.Int64 // duration of the last proxy_on_request_headers call
 
 	root      *hctx
 	cur       *hctx
@@ -190,6 +194,7 @@ func (vm *VM) start(ctx context.Context) error {
 	vm.fVMStart = get("proxy_on_vm_start")
 	vm.fConfigure = get("proxy_on_configure")
 	vm.fReqHeaders = get("proxy_on_request_headers")
+	vm.fReqHeaders.timed = h.opts.TimeRequestHeaders
 	vm.fReqBody = get("proxy_on_request_body")
 	vm.fReqTrailers = get("proxy_on_request_trailers")
 	vm.fRespHeaders = get("proxy_on_response_headers")
@@ -222,6 +227,32 @@ func (vm *VM) start(ctx context.Context) error {
 		return ErrConfigureRejected
 	}
 	return nil
+}
+
+// RequestHeadersTime is how long the last proxy_on_request_headers call took (with
+// Options.TimeRequestHeaders; 0 without), host calls it made included:
+// the time the module spends deciding, without the stand-in's own stream bookkeeping around it (what a
+// benchmark compares between two modules making the same host calls).
+func (vm *VM) RequestHeadersTime() time.Duration { return time.Duration(vm.reqHeadersNanos.Load()) }
+
+// CallExport calls an exported function of the module with no arguments, outside any stream (the root
+// context effective), and returns its first result (0 if none): for test-only exports such as a module's
+// runtime counters. A missing export is an error.
+func (vm *VM) CallExport(ctx context.Context, name string) (uint64, error) {
+	var r uint64
+	err := vm.exec(ctx, func() error {
+		if vm.mod == nil {
+			return ErrVMClosed
+		}
+		f := vm.mod.ExportedFunction(name)
+		if f == nil {
+			return fmt.Errorf("envoyhost: the module exports no %s", name)
+		}
+		var err error
+		r, err = vm.call(vm.root, guestFn{f: f, name: name}, 0)
+		return err
+	})
+	return r, err
 }
 
 // ID is the VM number within its Host (LogEntry.VM).
@@ -370,7 +401,14 @@ func (vm *VM) call(c *hctx, g guestFn, def uint64, args ...uint64) (uint64, erro
 	vm.wasiNote = ""
 	st := vm.stack[:]
 	copy(st, args)
+	var start time.Time
+	if g.timed {
+		start = time.Now()
+	}
 	err := g.f.CallWithStack(vm.ctx, st)
+	if g.timed {
+		vm.reqHeadersNanos.Store(int64(time.Since(start)))
+	}
 	vm.cur = prev
 	if err != nil {
 		err = vm.trapError(g.name, err)

@@ -13,7 +13,11 @@ import (
 // Reactor builds the package pkg (a path relative to dir, such as "./bench/testdata/noop") from the module
 // directory dir into out, and returns the module's bytes. The go command is the one on PATH: the same
 // toolchain that runs the tests or the benchmark.
-func Reactor(dir, pkg, out string) ([]byte, error) {
+func Reactor(dir, pkg, out string) ([]byte, error) { return ReactorTags(dir, pkg, out, "") }
+
+// ReactorTags is Reactor with build tags (comma-separated, as go build -tags takes them; "" for none): a
+// test build of the filter with test-only exports, for instance.
+func ReactorTags(dir, pkg, out, tags string) ([]byte, error) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		return nil, fmt.Errorf("wasmbuild: building %s needs the go command on PATH: %v", pkg, err)
@@ -21,7 +25,11 @@ func Reactor(dir, pkg, out string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return nil, fmt.Errorf("wasmbuild: %v", err)
 	}
-	cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command(goTool, append(args, "-o", out, pkg)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -5,6 +5,7 @@ package plugin
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
@@ -142,6 +143,9 @@ func (h *httpContext) jwtVerdict(req *policy.Requirement, check policy.Check, re
 }
 
 func (h *httpContext) waitJWKS(f *jwksFetch, req *policy.Requirement, check policy.Check) types.Action {
+	// The token is verified again when the keys arrive, in a later callback: it is copied out of the
+	// bridge's arena, which the next callback reuses.
+	check.Token = strings.Clone(check.Token)
 	h.req, h.check = req, check
 	f.wait.waiters = append(f.wait.waiters, h)
 	h.waiting = f.wait

@@ -3,7 +3,6 @@ package plugin
 import (
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -30,14 +29,21 @@ type flight struct {
 // validateRemote answers from the shared cache when it can (one shared-data read), else joins or starts a
 // flight and pauses the stream. Every path ends in a reply or a resume: a dispatch failure answers 503 now.
 func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check, v *validator.Remote) types.Action {
-	now := time.Now().Unix()
-	if buf, _, err := stdgobridge.GetSharedData(h.cfg.SharedCache().Key(check.Hash)); err == nil {
-		if val, ok := sharedcache.DecodeEntry(buf, check.Hash, now); ok {
+	token := check.Token
+	h.p.key = h.cfg.SharedCache().AppendKey(h.p.key[:0], check.Hash)
+	if buf, _, err := stdgobridge.GetSharedDataKey(h.p.key); err == nil {
+		// buf views the bridge's arena, and so do val's strings: they are used in this callback only.
+		val, scopes, ok := sharedcache.DecodeEntryView(buf, check.Hash, unixNow(), h.p.scopes)
+		h.p.scopes = scopes
+		if ok {
 			h.p.count(policy.MetricCacheHit)
 			return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check)
 		}
 	}
 	h.p.count(policy.MetricCacheMiss)
+	// The stream is parked past this callback: nothing it keeps may view the arena. The token is only
+	// needed to build the call below (v.Request copies it into the call's headers), so it is not kept.
+	check.Token = ""
 	h.req, h.check = req, check
 	if f := h.p.inflight[check.Hash]; f != nil && f.cfg == h.cfg {
 		f.waiters = append(f.waiters, h)
@@ -45,7 +51,7 @@ func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check
 		return types.ActionPause
 	}
 	f := &flight{p: h.p, cfg: h.cfg, validator: v, hash: check.Hash, waiters: []*httpContext{h}}
-	headers, body := v.Request(check.Token)
+	headers, body := v.Request(token)
 	h.p.count(policy.MetricValidatorCalls)
 	if _, err := stdgobridge.DispatchRootHTTPCall(h.p.id, h.id, v.Cluster, headers, body, v.TimeoutMillis, f.onAnswer); err != nil {
 		h.p.count(policy.MetricValidatorErrors)
@@ -98,7 +104,7 @@ func (f *flight) interpret(numHeaders, bodySize int) validator.Validation {
 			status = -1
 		}
 	}
-	now := time.Now().Unix()
+	now := unixNow()
 	var (
 		val      validator.Validation
 		tokenExp int64
@@ -158,9 +164,19 @@ func (h *httpContext) resume(val validator.Validation) {
 	}
 }
 
-// OnHttpStreamDone leaves a flight the stream was waiting on, so its answer is not applied to a dead stream.
+// OnHttpStreamDone leaves a flight the stream was waiting on, so its answer is not applied to a dead stream,
+// and marks the stream object for reuse once the stream is deleted.
 func (h *httpContext) OnHttpStreamDone() {
 	defer func() { _ = recover() }()
+	h.leaveFlight()
+	if !h.ended { // once per stream, whatever the host does: a second entry could release a reused object
+		h.ended = true
+		ended = append(ended, h) // reused after proxy_on_delete (see release)
+	}
+}
+
+// leaveFlight removes the stream from the flight it waits on, if any.
+func (h *httpContext) leaveFlight() {
 	if f := h.waiting; f != nil {
 		for i, w := range f.waiters {
 			if w == h {

@@ -1,0 +1,117 @@
+package stdgobridge
+
+import "unsafe"
+
+// arena serves proxy_on_memory_allocate, the guest's malloc, without a Go allocation per host call.
+//
+// What the host asks room for (request headers, a route's metadata block, a shared-data entry) is read
+// during the guest callback that made the host call and never after: the plugin decides, then drops it.
+// So the room comes from one fixed chunk, handed out by bumping an offset, and the offset goes back when the
+// callback returns. The next callback reuses the same bytes.
+//
+// The GC-safety argument of the bridge (docs/rationale.md, "The bridge and the garbage collector") holds:
+//   - every byte handed to the host is referenced from Go for as long as the host may write it: the chunk is
+//     referenced by the package-level arena for the life of the VM, and an allocation too large for it
+//     (kept in big) stays referenced until the outermost callback returns, which is after the host call
+//     that asked for it has returned;
+//   - nothing moves: Go's heap does not move objects, and the chunk never changes once made;
+//   - the address the host reports back is re-attached to a Go slice by bounds arithmetic on the chunk or by
+//     finding it among big: no integer is ever converted back into a pointer.
+//
+// What it adds: memory returned by a host call is valid only until the callback that made the call returns.
+// Anything that must outlive it (a token kept for a remote validation, a pending call's state) must be
+// copied out; the plugin keeps nothing of it (see filter/plugin and docs/rationale.md).
+//
+// The wasm guest is single-threaded. Callbacks can nest (a host call that triggers another callback of the
+// guest, which proxy-wasm allows): a marked callback (exports_wasip1.go: those in which the plugin reads
+// host data) marks the offset on entry and restores it on return, so a nested callback never reuses room its
+// caller still reads. An unmarked callback only ever bumps the offset; its room is freed when a marked
+// callback returns at the outermost level, by which time the unmarked one has returned too.
+type arena struct {
+	chunk []byte   // made once, arenaChunk bytes
+	off   int      // first free byte of chunk
+	big   [][]byte // allocations that did not fit, referenced until the outermost callback returns
+	depth int      // callbacks in progress
+
+	callOff int // off when the current host call began: its allocations lie in chunk[callOff:off]
+	callBig int // len(big) when the current host call began
+}
+
+// arenaChunk is the fixed room per VM: Envoy's default request-header limit is 60 KiB
+// (max_request_headers_kb), so one header map always fits, with room for a property and a cache entry.
+const arenaChunk = 96 << 10
+
+// enter marks the start of a callback; the result goes to leave.
+func (a *arena) enter() int {
+	a.depth++
+	return a.off
+}
+
+// leave ends a callback: its room is free again. When the outermost callback returns, oversized buffers
+// are dropped too (the GC may collect them: no host call is in progress any more).
+func (a *arena) leave(mark int) {
+	a.depth--
+	a.off = mark
+	if a.depth <= 0 {
+		a.depth, a.off = 0, 0
+		if len(a.big) > 0 {
+			clear(a.big)
+			a.big = a.big[:0]
+		}
+	}
+}
+
+// begin marks the start of a host call that returns data: take accepts only room allocated after it.
+func (a *arena) begin() {
+	a.callOff, a.callBig = a.off, len(a.big)
+}
+
+// alloc returns size bytes (8-byte aligned) that stay valid until the current callback returns. A
+// zero-size request still gets a distinct, valid address (one byte) because the ABI treats address 0 as "no
+// data". The bytes are not zeroed: the host writes every byte it asked for.
+func (a *arena) alloc(size uint32) []byte {
+	n := int(size)
+	if n == 0 {
+		n = 1
+	}
+	if a.chunk == nil {
+		a.chunk = make([]byte, arenaChunk)
+	}
+	start := (a.off + 7) &^ 7
+	if start <= len(a.chunk) && n <= len(a.chunk)-start {
+		a.off = start + n
+		return a.chunk[start : start+int(size) : start+n]
+	}
+	b := make([]byte, n)
+	a.big = append(a.big, b)
+	return b[:size:n]
+}
+
+// take returns the room at addr, cut to size, if it was allocated during the current host call (since
+// begin). It reports false when it was not, or size runs past what was allocated: the host returned memory
+// this guest did not give it for this call. addr 0 with size 0 is the ABI's "empty result" and yields
+// (nil, true).
+func (a *arena) take(addr uintptr, size uint32) ([]byte, bool) {
+	if addr == 0 {
+		return nil, size == 0
+	}
+	if a.chunk != nil {
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(a.chunk)))
+		if addr >= base+uintptr(a.callOff) && addr < base+uintptr(a.off) {
+			start := int(addr - base)
+			if uint64(size) > uint64(a.off-start) {
+				return nil, false
+			}
+			return a.chunk[start : start+int(size) : start+int(size)], true
+		}
+	}
+	for _, b := range a.big[min(a.callBig, len(a.big)):] {
+		if uintptr(unsafe.Pointer(unsafe.SliceData(b))) == addr {
+			if uint64(size) > uint64(cap(b)) {
+				return nil, false
+			}
+			return b[:size:size], true
+		}
+	}
+	return nil, false
+}

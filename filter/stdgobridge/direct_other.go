@@ -1,0 +1,58 @@
+//go:build !wasip1
+
+package stdgobridge
+
+import (
+	"time"
+	"unsafe"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
+)
+
+// The native counterparts of direct_wasip1.go: the same host calls through the SDK's internals, which reach
+// the SDK's proxytest emulator. Allocation does not matter here.
+
+func rawGetProperty(path []byte) ([]byte, internal.Status) {
+	var ptr *byte
+	var size int
+	st := internal.ProxyGetProperty(unsafe.SliceData(path), len(path), &ptr, &size)
+	return bytesOf(ptr, size), st
+}
+
+func rawGetPairs(mt internal.MapType) ([]byte, internal.Status) {
+	var ptr *byte
+	var size int
+	st := internal.ProxyGetHeaderMapPairs(mt, &ptr, &size)
+	return bytesOf(ptr, size), st
+}
+
+func rawGetSharedData(key []byte) ([]byte, uint32, internal.Status) {
+	var ptr *byte
+	var size int
+	var cas uint32
+	st := internal.ProxyGetSharedData(unsafe.SliceData(key), len(key), &ptr, &size, &cas)
+	return bytesOf(ptr, size), cas, st
+}
+
+func rawReplaceHeader(mt internal.MapType, key, value string) internal.Status {
+	return internal.ProxyReplaceHeaderMapValue(mt, strPtr(key), len(key), strPtr(value), len(value))
+}
+
+func rawRemoveHeader(mt internal.MapType, key string) internal.Status {
+	return internal.ProxyRemoveHeaderMapValue(mt, strPtr(key), len(key))
+}
+
+func rawIncrement(id uint32, delta int64) internal.Status {
+	return internal.ProxyIncrementMetric(id, delta)
+}
+
+func rawSendLocalResponse(status uint32, headers, body []byte, grpcStatus int32) internal.Status {
+	return internal.ProxySendLocalResponse(status, nil, 0, unsafe.SliceData(body), len(body), unsafe.SliceData(headers), len(headers), grpcStatus)
+}
+
+func rawLog(level internal.LogLevel, msg []byte) {
+	internal.ProxyLog(level, unsafe.SliceData(msg), len(msg))
+}
+
+// rawUnixNow: the SDK's emulator has no clock call; the process clock stands in.
+func rawUnixNow() int64 { return time.Now().Unix() }
