@@ -20,7 +20,7 @@ import "unsafe"
 //
 // What it adds: memory returned by a host call is valid only until the callback that made the call returns.
 // Anything that must outlive it (a token kept for a remote validation, a pending call's state) must be
-// copied out; the plugin keeps nothing of it (see filter/plugin and docs/rationale.md).
+// copied out; the plugin keeps nothing of it (see filter/wasm/plugin and docs/rationale.md).
 //
 // The wasm guest is single-threaded. Callbacks can nest (a host call that triggers another callback of the
 // guest, which proxy-wasm allows): a marked callback (exports_wasip1.go: those in which the plugin reads

@@ -51,7 +51,7 @@ const (
 func LogBytes(level int, msg []byte) { rawLog(internal.LogLevel(level), msg) }
 
 // OnDelete registers f to run after proxy_on_delete for every context, once the SDK has forgotten it (a
-// plugin that reuses its per-stream objects releases them there; see filter/plugin). Only the wasm build
+// plugin that reuses its per-stream objects releases them there; see filter/wasm/plugin). Only the wasm build
 // calls it: natively the SDK's emulator deletes contexts itself.
 func OnDelete(f func(contextID uint32)) { deleteHook = f }
 
