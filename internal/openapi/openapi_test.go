@@ -304,7 +304,11 @@ var realDocuments = []struct {
 
 func loadReal(t *testing.T, file string, opts Options) *Result {
 	t.Helper()
-	d, err := Load(filepath.Join("testdata", file))
+	path := file
+	if !strings.HasPrefix(file, "../") {
+		path = filepath.Join("testdata", file)
+	}
+	d, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
