@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -134,6 +132,3 @@ func WriteTable(w io.Writer, res *Result) error {
 	_, err := w.Write(b.Bytes())
 	return err
 }
-
-// sortedKeys is used by tests and reports for a stable order.
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -11,7 +11,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi2"
 	"github.com/getkin/kin-openapi/openapi2conv"
 	"github.com/getkin/kin-openapi/openapi3"
-	"go.yaml.in/yaml/v4"
+	"gopkg.in/yaml.v3"
 )
 
 // Load reads an OpenAPI document (JSON or YAML). A Swagger 2.0 document is converted to 3.0 with
@@ -27,7 +27,7 @@ func Load(path string) (*openapi3.T, error) {
 
 // Parse is Load on bytes already read; file names the document in errors.
 func Parse(file string, data []byte) (*openapi3.T, error) {
-	// YAML 1.2 (go.yaml.in/yaml/v4, what kin-openapi reads YAML with): under YAML 1.1 rules a bare `y` or
+	// YAML 1.2 (gopkg.in/yaml.v3): under YAML 1.1 rules a bare `y` or
 	// `no` would be a boolean, and OpenAPI 3.1 documents are YAML 1.2.
 	var head struct {
 		Swagger *string `yaml:"swagger"`
