@@ -65,6 +65,10 @@ func readOpenAPI(spec string, f *openapiFlags, stderr io.Writer) (*openapi.Resul
 		fmt.Fprintln(stderr, "scope-gate:", err)
 		return nil, false
 	}
+	return analyzeOpenAPI(spec, opts, stderr)
+}
+
+func analyzeOpenAPI(spec string, opts openapi.Options, stderr io.Writer) (*openapi.Result, bool) {
 	doc, err := openapi.Load(spec)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
@@ -98,13 +102,17 @@ func runRoutes(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "scope-gate routes: -openapi SPEC is required and takes no other arguments\n"+routesUsage)
 		return 2
 	}
-	res, ok := readOpenAPI(*spec, &of, stderr)
+	opts, err := of.options()
+	if err != nil {
+		fmt.Fprintln(stderr, "scope-gate routes:", err)
+		return 2
+	}
+	res, ok := analyzeOpenAPI(*spec, opts, stderr)
 	if !ok {
 		return 1
 	}
 	// Everything is rendered into a buffer first: nothing is written when rendering fails.
 	var b bytes.Buffer
-	var err error
 	switch *format {
 	case "envoy":
 		err = openapi.WriteEnvoy(&b, filepath.Base(*spec), res, *namespace, *cluster)

@@ -137,7 +137,7 @@ func TestRoutesCommand(t *testing.T) {
 		stderr []string
 	}{
 		{"no document", []string{"routes"}, 2, nil, []string{"-openapi SPEC is required"}},
-		{"bad -inexact", []string{"routes", "-openapi", petstore, "-inexact", "loose"}, 1, nil, []string{`-inexact: "loose" is not refuse or stricter`}},
+		{"bad -inexact", []string{"routes", "-openapi", petstore, "-inexact", "loose"}, 2, nil, []string{`-inexact: "loose" is not refuse or stricter`}},
 		{"bad -format", []string{"routes", "-openapi", petstore, "-foreign", "skip", "-format", "xml"}, 2, nil, []string{`-format "xml"`}},
 		{"apiKey-only operations refused by default", []string{"routes", "-openapi", petstore}, 1, nil,
 			[]string{"error: " + petstore + ": /paths/~1store~1inventory/get: GET /v2/store/inventory (getInventory): only schemes scope-gate does not check"}},

@@ -202,11 +202,12 @@ func Compare(res *Result, e *Edge) []Finding {
 		}
 		where += ": route " + rt.name
 		loose, strict := compareOne(o, rt)
-		for _, m := range loose {
-			out = append(out, Finding{true, fmt.Sprintf("%s: looser than the document: %s", where, m)})
-		}
-		for _, m := range strict {
-			out = append(out, Finding{false, fmt.Sprintf("%s: stricter than the document: %s", where, m)})
+		// One line per operation: looser (error) wins over stricter (warning); reasons are joined.
+		switch {
+		case len(loose) > 0:
+			out = append(out, Finding{true, fmt.Sprintf("%s: looser than the document: %s", where, strings.Join(append(loose, strict...), "; "))})
+		case len(strict) > 0:
+			out = append(out, Finding{false, fmt.Sprintf("%s: stricter than the document: %s", where, strings.Join(strict, "; "))})
 		}
 	}
 	return out

@@ -195,6 +195,16 @@ func TestRouteOrderLiteralBeforeParameter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Literal paths are matched exactly, templates by regex.
+	for _, rt := range routes {
+		literal := rt.GetMatch().GetPath() != ""
+		if rt.GetName() == "get_pets_mine" && (!literal || rt.GetMatch().GetPath() != "/pets/mine") {
+			t.Errorf("get_pets_mine: match %v, want path /pets/mine", rt.GetMatch())
+		}
+		if rt.GetName() == "get_pets__id_" && (literal || rt.GetMatch().GetSafeRegex().GetRegex() != "/pets/[^/]+") {
+			t.Errorf("get_pets__id_: match %v, want safe_regex /pets/[^/]+", rt.GetMatch())
+		}
+	}
 	for _, o := range res.Ops {
 		for _, rt := range routes {
 			m, problem := RouteMatcher(rt.GetMatch())
