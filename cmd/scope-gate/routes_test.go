@@ -150,6 +150,9 @@ func TestRoutesCommand(t *testing.T) {
 		{"unknown scheme: one line with the pointer, nothing written", []string{"routes", "-openapi", bad, "-o", kept}, 1, nil,
 			[]string{"error: " + bad + ": /paths/~1x/get/security/0/nope: unknown security scheme \"nope\""}},
 		{"missing document", []string{"routes", "-openapi", filepath.Join(dir, "none.yaml")}, 1, nil, []string{"no such file"}},
+		{"check the demo's /openapi/v1 routes against the reference document", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "-virtual-host", "api", "../../envoy/envoy.yaml"}, 0, nil, nil},
+		{"several virtual hosts need -virtual-host", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/envoy.yaml"}, 1,
+			[]string{"error: openapi: ../../envoy/envoy.yaml: 2 virtual hosts (api, admin): choose one with -virtual-host", "1 error(s)"}, nil},
 		{"check against the reference backend", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/reference-backend.yaml"}, 0, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -163,9 +163,12 @@ func Analyze(file string, doc *openapi3.T, opts Options) *Result {
 			}
 			o.read(*sec, secPtr, ours, schemeOK, errf)
 			st, set := subjectTypes(op.Extensions, o.Pointer, errf)
+			// Inherited subject types apply to the operations that need a bearer; on the operation itself
+			// they must not meet a public requirement (decide refuses that, as the route keys do).
 			switch {
 			case set:
 				o.SubjectTypes = st
+			case o.Public:
 			case itemSet:
 				o.SubjectTypes = itemSubjects
 			case rootSubjectsSet:

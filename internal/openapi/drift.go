@@ -59,8 +59,11 @@ func LoadEdge(file, vhostName string) (*Edge, error) {
 			vh = v
 		}
 	}
+	if vh == nil && vhostName == "" {
+		return nil, fmt.Errorf("%s: %d virtual hosts (%s): choose one with -virtual-host", file, len(names), strings.Join(names, ", "))
+	}
 	if vh == nil {
-		return nil, fmt.Errorf("%s: no virtual host %q (have %s): choose one with -virtual-host", file, vhostName, strings.Join(names, ", "))
+		return nil, fmt.Errorf("%s: no virtual host %q (have %s)", file, vhostName, strings.Join(names, ", "))
 	}
 	block := func(md *structpb.Struct, what string) (*policy.Requirement, error) {
 		if md == nil {

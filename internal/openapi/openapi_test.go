@@ -77,6 +77,7 @@ func TestSecuritySemantics(t *testing.T) {
 		{"flag narrows the bearer schemes", "", op("security: [{jwt: []}]"), Options{BearerSchemes: []string{"oauth"}}, "error", false, "(jwt)"},
 		{"subject types from the operation", "", op("security: [{oauth: [a]}]\n      x-scope-gate-subject-types: [svc, account]"), Options{}, "bearer scope=a subject=account svc", true, ""},
 		{"subject types from the document", "security: [{oauth: [a]}]\nx-scope-gate-subject-types: [account]", op("description: d"), Options{}, "bearer scope=a subject=account", true, ""},
+		{"document subject types skip public operations", "x-scope-gate-subject-types: [account]", op("security: []"), Options{}, "public", true, ""},
 		{"subject types on a public operation", "", op("security: []\n      x-scope-gate-subject-types: [account]"), Options{}, "error", false, "subject types need a bearer"},
 		{"bad subject type", "", op("security: [{oauth: [a]}]\n      x-scope-gate-subject-types: [\"a b\"]"), Options{}, "error", false, "/paths/~1x/get/x-scope-gate-subject-types/0"},
 		{"bad scope", "", op("security: [{oauth: [\"a b\"]}]"), Options{}, "error", false, "/paths/~1x/get/security/0/oauth/0: scope \"a b\""},
