@@ -153,6 +153,8 @@ func TestRoutesCommand(t *testing.T) {
 		{"check the demo's /openapi/v1 routes against the reference document", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "-virtual-host", "api", "../../envoy/envoy.yaml"}, 0, nil, nil},
 		{"several virtual hosts need -virtual-host", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/envoy.yaml"}, 1,
 			[]string{"error: openapi: ../../envoy/envoy.yaml: 2 virtual hosts (api, admin): choose one with -virtual-host", "1 error(s)"}, nil},
+		{"Istio resources are refused, not passed", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/istio/virtualservice.yaml"}, 1,
+			[]string{"error: openapi: ../../envoy/istio/virtualservice.yaml: Istio and Envoy Gateway resources are not compared"}, nil},
 		{"check against the reference backend", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/reference-backend.yaml"}, 0, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,6 +32,10 @@ type edgeRoute struct {
 
 // LoadEdge reads the scope-gate filter and the named virtual host (or the only one) of a bootstrap.
 func LoadEdge(file, vhostName string) (*Edge, error) {
+	if data, err := os.ReadFile(file); err == nil && envoyconfig.IsKubernetes(data) {
+		// Refused rather than passed: a file that is not compared must not look like one without drift.
+		return nil, fmt.Errorf("%s: Istio and Envoy Gateway resources are not compared with an OpenAPI document yet: compare the bootstrap, or use the routes map (routes -format routes-map)", file)
+	}
 	b, err := envoyconfig.LoadBootstrap(file)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", file, err)
