@@ -131,6 +131,7 @@ soak: build
 # Offline check of every example under envoy/: Envoy's own API rules, the filter's own parsers.
 check-config:
 	$(GO) run ./cmd/scope-gate check $$(find envoy -name '*.yaml' | sort)
+	$(GO) run ./cmd/scope-gate check -q -openapi envoy/reference-backend.openapi.json envoy/reference-backend.yaml
 
 # Replays the scenario table against a real Envoy on PATH (not part of `make test`: no Envoy here).
 e2e-envoy: build

@@ -16,6 +16,10 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		"report a connection manager that runs scope-gate without normalize_path, merge_slashes and\n"+
 			"path_with_escaped_slashes_action (REJECT_REQUEST or UNESCAPE_AND_REDIRECT) as a warning, not an\n"+
 			"error: only when routes must see raw paths and the filter's own refusal of ambiguous paths is relied on")
+	spec := fs.String("openapi", "", "also compare the bootstraps' routes with this OpenAPI document, operation by operation")
+	vhost := fs.String("virtual-host", "", "with -openapi: the virtual host to compare (default: the only one)")
+	var of openapiFlags
+	of.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: scope-gate check [-q] [-allow-unnormalized-paths] <file.yaml>...\n")
 		fs.PrintDefaults()
@@ -42,7 +46,11 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 	}
 	r.WriteFindings(stdout)
-	if n := r.Errors(); n > 0 {
+	n := r.Errors()
+	if *spec != "" {
+		n += checkOpenAPI(*spec, &of, *vhost, fs.Args(), stdout, stderr)
+	}
+	if n > 0 {
 		fmt.Fprintf(stdout, "%d error(s)\n", n)
 		return 1
 	}

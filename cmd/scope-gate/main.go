@@ -1,6 +1,7 @@
 // Command scope-gate is the native companion of the scope-gate Wasm filter.
 //
 //	scope-gate check <file.yaml>...   check Envoy bootstraps, Istio and Envoy Gateway resources offline
+//	scope-gate routes -openapi SPEC   route requirements from an OpenAPI document
 //	scope-gate serve [-c envoy.yaml]  serve an Envoy bootstrap's routes with the filter, without Envoy
 //	scope-gate image [-form compat|wasm] [-push REF]  build (and push) the OCI image of a module
 //	scope-gate version                print the version
@@ -24,6 +25,16 @@ const usage = `usage:
       the route table and one line per problem; -q prints only the problems; -allow-unnormalized-paths
       reports a connection manager without path normalization as a warning. Exits 1 on any error
       (warnings do not fail).
+  scope-gate check -openapi SPEC [-virtual-host NAME] [openapi flags] <bootstrap.yaml>...
+      Also compare each bootstrap's routes with the OpenAPI document, operation by operation (method and a
+      sample path): an operation the edge lets through more loosely than the document, or does not route,
+      is an error; more strictly, a warning.
+  scope-gate routes -openapi SPEC [-format envoy|routes-map|table] [-o FILE] [-bearer-schemes A,B]
+                    [-inexact refuse|stricter] [-foreign refuse|skip] [-base-path /P] [-namespace NS] [-cluster C]
+      Route requirements from an OpenAPI 3.0/3.1 (or Swagger 2.0) document: Envoy routes (safe_regex and
+      :method, most specific first, with filter_metadata), the plugin configuration's routes map (keyed by
+      operationId, for Istio and Envoy Gateway), or a table. A requirement the route keys cannot say exactly
+      is refused, or made stricter with a warning (-inexact stricter). Errors: one line with the JSON pointer.
   scope-gate serve [-c envoy/envoy.yaml] [-workers N] [-demo] [-log-level info] [-drain-timeout 10s]
       Serve the bootstrap's listener with the filter on an embedded Wasm runtime (no Envoy needed);
       anything in the bootstrap it does not implement is an error. -demo also starts an echo upstream
@@ -50,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
+	case "routes":
+		return runRoutes(args[1:], stdout, stderr)
 	case "serve":
 		return runServe(args[1:], stdout, stderr)
 	case "image":
