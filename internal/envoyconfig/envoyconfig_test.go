@@ -242,10 +242,10 @@ spec:
 	if len(r.Findings) > 0 || len(docs) != 1 {
 		t.Fatalf("parse: %v", r.Findings)
 	}
-	got := strings.Join(GatewayRouteNames(docs[0]), " ")
-	want := "httproute/ns/r/rule/0/match/0/a_example httproute/ns/r/rule/0/match/0/b_example " +
-		"httproute/ns/r/rule/0/match/1/a_example httproute/ns/r/rule/0/match/1/b_example " +
-		"httproute/ns/r/rule/1/match/0/a_example httproute/ns/r/rule/1/match/0/b_example"
+	got := strings.Join(GatewayRouteNames(docs[0], nil), " ")
+	// One virtual host per hostname, each in Envoy Gateway's order (the implicit PathPrefix / last).
+	want := "httproute/ns/r/rule/0/match/0/a_example httproute/ns/r/rule/0/match/1/a_example httproute/ns/r/rule/1/match/0/a_example " +
+		"httproute/ns/r/rule/0/match/0/b_example httproute/ns/r/rule/0/match/1/b_example httproute/ns/r/rule/1/match/0/b_example"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -152,8 +152,11 @@ type plugin struct {
 func CheckDocuments(docs []*Document) *Report {
 	r := &Report{}
 	var istio, gateway []plugin
-	var filters, services, httpRoutes []*Document
+	var filters, services, httpRoutes, gateways []*Document
 	for _, d := range docs {
+		if !checkTyped(r, d) {
+			continue // the mesh refuses it: reading it further would judge something that never deploys
+		}
 		switch d.Kind {
 		case "WasmPlugin":
 			if p, ok := checkWasmPlugin(r, d); ok {
@@ -167,8 +170,14 @@ func CheckDocuments(docs []*Document) *Report {
 			services = append(services, d)
 		case "HTTPRoute":
 			httpRoutes = append(httpRoutes, d)
+		case "Gateway":
+			if isGatewayKind(d) {
+				gateways = append(gateways, d)
+			}
 		default:
-			r.warnf(d.File, d.where("kind"), "%s is not checked", d.Kind)
+			if !typedOnly(d) {
+				r.warnf(d.File, d.where("kind"), "%s is not checked", d.Kind)
+			}
 		}
 	}
 	// EnvoyFilter blocks are read by the Istio plugin; without one among the inputs, check them against a
@@ -191,7 +200,7 @@ func CheckDocuments(docs []*Document) *Report {
 	}
 	checkKubeMatchHeaders(r, istio, gateway, services, httpRoutes)
 	istioRows(r, services, vsNames, cfg, patched)
-	gatewayRows(r, gateway, httpRoutes)
+	gatewayRows(r, gateway, httpRoutes, gateways)
 	return r
 }
 
@@ -353,40 +362,202 @@ func istioRows(r *Report, services []*Document, vs map[string]*vsRoute, cfg *pol
 	}
 }
 
-// GatewayRouteNames returns the xDS route names Envoy Gateway generates for an HTTPRoute:
-// "httproute/<namespace>/<name>/rule/<rule index>/match/<match index>/<hostname>", the hostname with its
-// dots replaced by underscores, one route per hostname, and "*" when the HTTPRoute lists no hostname (the
-// Gateway listener's hostname may then take its place). A rule without matches has one implicit match.
-func GatewayRouteNames(d *Document) []string {
-	var hosts []string
+// egRoute is one Envoy route Envoy Gateway generates for one match of one HTTPRoute rule and one hostname.
+type egRoute struct {
+	name      string
+	rule      int
+	match     int
+	host      string
+	pathType  string // Exact, RegularExpression or PathPrefix
+	pathValue string
+	headers   int // header matches, the method included (Envoy Gateway matches it as the :method header)
+	exact     int // of which exact
+	queries   int
+	exactQ    int
+}
+
+// GatewayRouteNames returns the xDS route names Envoy Gateway generates for an HTTPRoute, in the order of its
+// route table (see gatewayRoutes).
+func GatewayRouteNames(d *Document, gateways []*Document) []string {
+	var out []string
+	for _, r := range gatewayRoutes(d, gateways) {
+		out = append(out, r.name)
+	}
+	return out
+}
+
+// gatewayRoutes follows envoyproxy/gateway v1.9.1:
+//   - names (internal/gatewayapi/helpers.go irRouteName, route.go): "httproute/<namespace>/<name>/rule/<rule
+//     index>/match/<match index>/<hostname>", the hostname's dots replaced by underscores; a rule without
+//     matches has one implicit match (PathPrefix /);
+//   - hostnames (helpers.go computeHosts): the HTTPRoute's hostnames that intersect the listener's hostname;
+//     when the HTTPRoute has none, the listener's hostname; when neither has one, "*". One route per hostname,
+//     each in the virtual host of that hostname;
+//   - order (sort.go): within a listener, routes are stable-sorted most specific first: Exact before
+//     RegularExpression before PathPrefix, then longer path values first (the prefix "/" counting 0), then
+//     more header matches, more exact header matches, more query matches, more exact query matches.
+//
+// The listener is the parent Gateway's (parentRefs, sectionName) when that Gateway is among the inputs;
+// otherwise the route is named as if the listener had no hostname.
+func gatewayRoutes(d *Document, gateways []*Document) []egRoute {
+	var routeHosts []string
 	hl, _ := at(d.Object, "spec", "hostnames").([]any)
 	for _, h := range hl {
-		hosts = append(hosts, strings.ReplaceAll(asString(h), ".", "_"))
+		routeHosts = append(routeHosts, asString(h))
 	}
-	if len(hosts) == 0 {
-		hosts = []string{"*"}
+	var hosts []string
+	addHost := func(h string) {
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	for _, lh := range listenerHostnames(d, gateways) {
+		for _, h := range computeHosts(routeHosts, lh) {
+			addHost(h)
+		}
+	}
+	var out []egRoute
+	rules, _ := at(d.Object, "spec", "rules").([]any)
+	for _, h := range hosts {
+		var vh []egRoute
+		for ri := range rules {
+			matches, _ := at(rules[ri], "matches").([]any)
+			if len(matches) == 0 {
+				matches = []any{map[string]any{}}
+			}
+			for mi := range matches {
+				m := matches[mi]
+				e := egRoute{rule: ri, match: mi, host: h, pathType: "PathPrefix", pathValue: "/",
+					name: "httproute/" + d.Namespace + "/" + d.Name + "/rule/" + strconv.Itoa(ri) + "/match/" + strconv.Itoa(mi) + "/" + strings.ReplaceAll(h, ".", "_")}
+				if p, ok := at(m, "path").(map[string]any); ok {
+					if t := asString(p["type"]); t != "" {
+						e.pathType = t
+					}
+					if v, ok := p["value"].(string); ok {
+						e.pathValue = v
+					}
+				}
+				hs, _ := at(m, "headers").([]any)
+				e.headers = len(hs)
+				for _, hm := range hs {
+					if t := asString(at(hm, "type")); t == "" || t == "Exact" {
+						e.exact++
+					}
+				}
+				if asString(at(m, "method")) != "" {
+					e.headers++
+					e.exact++
+				}
+				qs, _ := at(m, "queryParams").([]any)
+				e.queries = len(qs)
+				for _, q := range qs {
+					if t := asString(at(q, "type")); t == "" || t == "Exact" {
+						e.exactQ++
+					}
+				}
+				vh = append(vh, e)
+			}
+		}
+		slices.SortStableFunc(vh, func(a, b egRoute) int { return compareSpecificity(b, a) })
+		out = append(out, vh...)
+	}
+	return out
+}
+
+// compareSpecificity orders as Envoy Gateway's XdsIRRoutes.Less (internal/gatewayapi/sort.go): negative when a
+// is less specific than b.
+func compareSpecificity(a, b egRoute) int {
+	rank := map[string]int{"PathPrefix": 0, "RegularExpression": 1, "Exact": 2}
+	count := func(e egRoute) int {
+		if e.pathType == "PathPrefix" && e.pathValue == "/" {
+			return 0
+		}
+		return len(e.pathValue)
+	}
+	for _, c := range [][2]int{
+		{rank[a.pathType], rank[b.pathType]}, {count(a), count(b)}, {a.headers, b.headers},
+		{a.exact, b.exact}, {a.queries, b.queries}, {a.exactQ, b.exactQ},
+	} {
+		if c[0] != c[1] {
+			return c[0] - c[1]
+		}
+	}
+	return 0
+}
+
+// listenerHostnames lists the hostname of each listener the HTTPRoute attaches to ("" for a listener without
+// one), or [""] when its Gateway is not among the inputs.
+func listenerHostnames(d *Document, gateways []*Document) []string {
+	var out []string
+	refs, _ := at(d.Object, "spec", "parentRefs").([]any)
+	for _, ref := range refs {
+		ns := asString(at(ref, "namespace"))
+		if ns == "" {
+			ns = d.Namespace
+		}
+		name, section := asString(at(ref, "name")), asString(at(ref, "sectionName"))
+		for _, g := range gateways {
+			if g.Name != name || g.Namespace != ns {
+				continue
+			}
+			ls, _ := at(g.Object, "spec", "listeners").([]any)
+			for _, l := range ls {
+				if section == "" || asString(at(l, "name")) == section {
+					out = append(out, asString(at(l, "hostname")))
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return []string{""}
+	}
+	return out
+}
+
+// computeHosts is the intersection of an HTTPRoute's hostnames with a listener's (envoyproxy/gateway v1.9.1
+// internal/gatewayapi/helpers.go computeHosts; Gateway API's hostname rules).
+func computeHosts(routeHosts []string, listener string) []string {
+	if len(routeHosts) == 0 {
+		if listener != "" {
+			return []string{listener}
+		}
+		return []string{"*"}
 	}
 	var out []string
-	rules, _ := at(d.Object, "spec", "rules").([]any)
-	for ri := range rules {
-		matches, _ := at(rules[ri], "matches").([]any)
-		n := len(matches)
-		if n == 0 {
-			n = 1
-		}
-		for mi := 0; mi < n; mi++ {
-			for _, h := range hosts {
-				out = append(out, "httproute/"+d.Namespace+"/"+d.Name+"/rule/"+strconv.Itoa(ri)+"/match/"+strconv.Itoa(mi)+"/"+h)
+	for _, rh := range routeHosts {
+		switch {
+		case listener == "" || listener == rh:
+			out = append(out, rh)
+		case strings.HasPrefix(listener, "*") && strings.HasPrefix(rh, "*"):
+			if wildcardCovers(rh, listener) {
+				out = append(out, listener)
+			} else if wildcardCovers(listener, rh) {
+				out = append(out, rh)
+			}
+		case strings.HasPrefix(listener, "*"):
+			if wildcardCovers(listener, rh) {
+				out = append(out, rh)
+			}
+		case strings.HasPrefix(rh, "*"):
+			if wildcardCovers(rh, listener) {
+				out = append(out, listener)
 			}
 		}
 	}
 	return out
 }
 
-func gatewayRows(r *Report, plugins []plugin, httpRoutes []*Document) {
+// wildcardCovers: "*.example.com" covers "a.example.com" and "*.a.example.com" (a wildcard stands for one or
+// more labels).
+func wildcardCovers(wildcard, host string) bool {
+	suffix := strings.TrimPrefix(wildcard, "*")
+	return strings.HasSuffix(host, suffix) && len(host) > len(suffix)
+}
+
+func gatewayRows(r *Report, plugins []plugin, httpRoutes, gateways []*Document) {
 	known := map[string]*Document{}
 	for _, d := range httpRoutes {
-		for _, n := range GatewayRouteNames(d) {
+		for _, n := range GatewayRouteNames(d, gateways) {
 			known[n] = d
 		}
 	}
@@ -398,7 +569,7 @@ func gatewayRows(r *Report, plugins []plugin, httpRoutes []*Document) {
 			where := p.doc.where(p.where + ".routes[" + strconv.Quote(name) + "]")
 			for _, d := range httpRoutes {
 				if strings.HasPrefix(name, "httproute/"+d.Namespace+"/"+d.Name+"/") {
-					r.errorf(p.doc.File, where, "HTTPRoute %s/%s generates no route of that name (it generates %s)", d.Namespace, d.Name, strings.Join(GatewayRouteNames(d), ", "))
+					r.errorf(p.doc.File, where, "HTTPRoute %s/%s generates no route of that name (it generates %s)", d.Namespace, d.Name, strings.Join(GatewayRouteNames(d, gateways), ", "))
 					where = ""
 					break
 				}
@@ -408,27 +579,33 @@ func gatewayRows(r *Report, plugins []plugin, httpRoutes []*Document) {
 			}
 		}
 		for _, d := range httpRoutes {
-			for _, name := range GatewayRouteNames(d) {
-				req, source := Resolve(p.cfg, nil, name, nil)
-				r.Rows = append(r.Rows, Row{File: d.File, VirtualHost: d.Namespace + "/" + d.Name, Route: name,
-					Match: gatewayMatch(d, name), Requirement: Describe(req), Source: source})
+			for _, e := range gatewayRoutes(d, gateways) {
+				req, source := Resolve(p.cfg, nil, e.name, nil)
+				r.Rows = append(r.Rows, Row{File: d.File, VirtualHost: e.host, Route: e.name,
+					Match: gatewayMatch(d, e), Requirement: Describe(req), Source: source})
 			}
 		}
 	}
 }
 
-func gatewayMatch(d *Document, name string) string {
-	// name: httproute/<ns>/<name>/rule/<r>/match/<m>/<host>
-	parts := strings.Split(name, "/")
-	ri, _ := strconv.Atoi(parts[4])
-	mi, _ := strconv.Atoi(parts[6])
-	path, _ := at(d.Object, "spec", "rules", ri, "matches", mi, "path").(map[string]any)
-	s := "prefix /"
-	if path != nil {
-		kind := map[string]string{"PathPrefix": "prefix", "Exact": "path", "RegularExpression": "regex"}[asString(path["type"])]
-		s = kind + " " + asString(path["value"])
+// gatewayMatch describes the match as Envoy Gateway writes it (internal/xds/translator/route.go): a
+// PathPrefix other than "/" becomes path_separated_prefix (segment-wise: /openapi/v1/appsX is not under
+// /openapi/v1/apps), its trailing slash removed.
+func gatewayMatch(d *Document, e egRoute) string {
+	var s string
+	switch e.pathType {
+	case "Exact":
+		s = "path " + e.pathValue
+	case "RegularExpression":
+		s = "regex " + e.pathValue
+	default:
+		if e.pathValue == "/" {
+			s = "prefix /"
+		} else {
+			s = "prefix " + strings.TrimSuffix(e.pathValue, "/") + " (segments)"
+		}
 	}
-	if m := asString(at(d.Object, "spec", "rules", ri, "matches", mi, "method")); m != "" {
+	if m := asString(at(d.Object, "spec", "rules", e.rule, "matches", e.match, "method")); m != "" {
 		s = m + " " + s
 	}
 	return s
