@@ -233,7 +233,7 @@ func moduleFile(t *testing.T) (string, string) {
 }
 
 // checkTable runs `scope-gate check` and returns its route table: route name -> requirement.
-func checkTable(t *testing.T, bin string, files ...string) map[string]string {
+func checkTable(t *testing.T, bin string, files ...string) (map[string]string, []string) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"check"}, files...)...)
 	var stdout, stderr bytes.Buffer
@@ -246,6 +246,7 @@ func checkTable(t *testing.T, bin string, files ...string) map[string]string {
 	}
 	t.Logf("scope-gate check %s:\n%s%s", strings.Join(files, " "), stdout.String(), stderr.String())
 	rows := map[string]string{}
+	var order []string
 	for _, line := range strings.Split(stdout.String(), "\n") {
 		cols := splitColumns(line)
 		if len(cols) < 5 || cols[1] == "ROUTE" {
@@ -255,8 +256,9 @@ func checkTable(t *testing.T, bin string, files ...string) map[string]string {
 			t.Errorf("route %s listed twice with different requirements: %q and %q", cols[1], prev, cols[3])
 		}
 		rows[cols[1]] = cols[3]
+		order = append(order, cols[1])
 	}
-	return rows
+	return rows, order
 }
 
 // splitColumns splits a tabwriter line at runs of two or more spaces.
@@ -333,8 +335,13 @@ func TestEnvoyGatewayTranslation(t *testing.T) {
 	}
 
 	bin := buildScopeGate(t)
-	model := checkTable(t, bin, append(egExampleFiles(t), "testdata/eg-infra.yaml")...)
-	real := checkTable(t, bin, dumpFile)
+	model, modelOrder := checkTable(t, bin, append(egExampleFiles(t), "testdata/eg-infra.yaml")...)
+	real, _ := checkTable(t, bin, dumpFile)
+	// The order decides which route a request matches where matches overlap (/openapi/v1/apps/x/run is under
+	// the /openapi/v1/apps prefix): the checker's model must order as Envoy Gateway does.
+	if strings.Join(modelOrder, " ") != strings.Join(names, " ") {
+		t.Errorf("route order: the checker's model\n  %s\nEnvoy Gateway\n  %s", strings.Join(modelOrder, "\n  "), strings.Join(names, "\n  "))
+	}
 	for _, n := range names {
 		if _, ok := real[n]; !ok {
 			t.Errorf("check on the translator's output has no row for route %s", n)
@@ -363,12 +370,14 @@ func TestEnvoyGatewayTranslation(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = srv.Wait(); close(exited) }()
 	defer func() {
 		cancel()
-		_ = srv.Wait()
+		<-exited
 		t.Logf("serve stderr:\n%s", serveErr.String())
 	}()
-	waitListening(t, listen, &serveErr)
+	waitListening(t, listen, &serveErr, exited)
 
 	const (
 		account = "dfoa_meshTestAccountToken0000000000000000000000"
@@ -409,10 +418,15 @@ func TestEnvoyGatewayTranslation(t *testing.T) {
 	}
 }
 
-func waitListening(t *testing.T, addr string, stderr *bytes.Buffer) {
+func waitListening(t *testing.T, addr string, stderr *bytes.Buffer, exited <-chan struct{}) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			t.Fatalf("serve exited:\n%s", stderr.String())
+		default:
+		}
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			c.Close()
 			return

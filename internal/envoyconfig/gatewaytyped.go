@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	egv1a1 "github.com/envoyproxy/gateway/api/v1alpha1"
-	kjson "sigs.k8s.io/json"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	kjson "sigs.k8s.io/json"
 )
 
 // Envoy Gateway's and Gateway API's resources are Go structs (envoyproxy/gateway v1.9.1 api/v1alpha1,

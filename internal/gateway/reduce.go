@@ -68,13 +68,23 @@ func reduce(b *bootstrapv3.Bootstrap) (*bootstrapv3.Bootstrap, []string) {
 			}
 		}
 	}
+	// A cluster nothing uses is kept when serve can run it (so -demo-cluster and the like still find it), and
+	// left out when it cannot (the xDS cluster with its TLS, the Wasm-fetch cluster...).
 	var clusters []*clusterv3.Cluster
 	for i, c := range out.GetStaticResources().GetClusters() {
-		if used[c.GetName()] {
-			clusters = append(clusters, c)
-			continue
+		cp := "$.static_resources.clusters[" + strconv.Itoa(i) + "]"
+		if !used[c.GetName()] {
+			var ignore []string
+			err := checkSupported(c, cp, &ignore)
+			if err == nil {
+				_, err = compileCluster(c, cp)
+			}
+			if err != nil {
+				warnings = append(warnings, cp+" ("+strconv.Quote(c.GetName())+"): left out: no route of the served listener and no validator uses it, and serve could not run it ("+err.Error()+")")
+				continue
+			}
 		}
-		warnings = append(warnings, "$.static_resources.clusters["+strconv.Itoa(i)+"] ("+strconv.Quote(c.GetName())+"): left out: no route of the served listener and no validator uses it")
+		clusters = append(clusters, c)
 	}
 	out.StaticResources.Clusters = clusters
 	return out, warnings

@@ -105,7 +105,6 @@ var ignored = map[protoreflect.FullName]map[string]string{
 		"preserve_external_request_id": "x-request-id handling",
 		"tracing":                      "tracing",
 		"add_user_agent":               "statistics by user agent",
-		"stat_prefix":                  "statistics naming",
 		"skip_xff_append":              "x-forwarded-for appending",
 		"via":                          "the Via header",
 		"internal_address_config":      "which addresses count as internal",
@@ -247,7 +246,7 @@ func walkSupported(m protoreflect.Message, path string, warnings *[]string) erro
 	sort.Slice(fields, func(i, j int) bool { return fields[i].fd.Number() < fields[j].fd.Number() })
 	for _, f := range fields {
 		p := path + "." + f.fd.TextName()
-		if why, ok := ignored[name][f.fd.TextName()]; ok {
+		if why, ok := ignored[name][f.fd.TextName()]; ok && !allowed[f.fd.TextName()] {
 			*warnings = append(*warnings, string(name)+"."+f.fd.TextName()+"\x01"+why+"\x00"+p)
 			continue
 		}
