@@ -129,7 +129,12 @@ func TestBrokenFixtures(t *testing.T) {
 		{[]string{"wasmplugin_fail_open.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.failStrategy", `must be FAIL_CLOSE (Istio's default when omitted) or FAIL_RELOAD, got "FAIL_OPEN"`},
 		{[]string{"envoyfilter_non_string.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate.required_scope", `route apps_read: key "required_scope" must be a string, got a list`},
 		{[]string{"envoyfilter_unknown_key.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate", `unknown key "scope"`},
-		{[]string{"envoyfilter_unmatched_route.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].match.routeConfiguration.vhost.route.name", `no VirtualService http[].name "apps-read"`},
+		{[]string{"envoyfilter_named_match.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].match.routeConfiguration.vhost.route.name", `generates apps.list, apps.detail: its match blocks are named`},
+		{[]string{"wasmplugin_bad_pull_policy.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.imagePullPolicy", `invalid value for enum field imagePullPolicy: "Alwayz"`},
+		{[]string{"wasmplugin_integer_sha256.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.sha256", `invalid value for string field sha256`},
+		{[]string{"extensionpolicy_bad_types.yaml"}, "EnvoyExtensionPolicy dify/scope-gate (document 0): spec.wasm.code.http.sha256", `must be of type string, got number`},
+		{[]string{"extensionpolicy_bad_pull_policy.yaml"}, "EnvoyExtensionPolicy dify/scope-gate (document 0): spec.wasm[0].code.pullPolicy", `unsupported value "Alwayz": must be one of IfNotPresent, Always`},
+		{[]string{"envoyfilter_unmatched_route.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].match.routeConfiguration.vhost.route.name", `reaches no route: Istio generates no route named "apps-read"`},
 		// The same EnvoyFilter checked against a WasmPlugin in another file uses that plugin's namespace.
 		{[]string{"envoyfilter_unknown_key.yaml", "../../../envoy/istio/wasmplugin.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate", `unknown key "scope"`},
 		{[]string{"match_on_identity_header.yaml"}, route + ".match.headers[0].name", `route "internal" matches on header "x-scope-gate-subject", which scope-gate sets on allowed requests and removes from every request (upstream_headers.subject); Envoy matches the route again`},

@@ -186,20 +186,20 @@ func CheckDocuments(docs []*Document) *Report {
 	if len(istio) > 0 {
 		cfg = istio[0].cfg
 	}
-	vsNames := virtualServiceRoutes(services)
+	vsNames, vsAll := virtualServiceRoutes(services)
 	patched := map[string]*policy.Requirement{}
 	for _, d := range filters {
-		checkEnvoyFilter(r, d, cfg, vsNames, patched)
+		checkEnvoyFilter(r, d, cfg, vsNames, vsAll, patched)
 	}
 	for _, p := range istio {
 		for _, name := range slices.Sorted(maps.Keys(p.cfg.RouteRequirements)) {
 			if len(services) > 0 && vsNames[name] == nil {
-				r.errorf(p.doc.File, p.doc.where(p.where+".routes["+strconv.Quote(name)+"]"), "no VirtualService http[].name %q among the inputs: the entry never applies", name)
+				r.errorf(p.doc.File, p.doc.where(p.where+".routes["+strconv.Quote(name)+"]"), "reaches no route: Istio generates no route named %q from the VirtualServices among the inputs%s", name, istioNamesOf(vsAll, name))
 			}
 		}
 	}
 	checkKubeMatchHeaders(r, istio, gateway, services, httpRoutes)
-	istioRows(r, services, vsNames, cfg, patched)
+	istioRows(r, vsAll, cfg, patched)
 	gatewayRows(r, gateway, httpRoutes, gateways)
 	return r
 }
@@ -262,27 +262,63 @@ func checkExtensionPolicy(r *Report, d *Document) []plugin {
 	return out
 }
 
-// virtualServiceRoutes maps each named http route of the VirtualServices to its service and index.
-func virtualServiceRoutes(services []*Document) map[string]*vsRoute {
-	out := map[string]*vsRoute{}
+// istioRoute is one Envoy route Istio generates for one match of one VirtualService http route.
+type istioRoute struct {
+	doc   *Document
+	index int    // http[index]
+	match int    // match[match], -1 when the route has no match block
+	name  string // the Envoy route name
+	desc  string
+}
+
+// virtualServiceRoutes lists the Envoy routes Istio generates for the VirtualServices, in order, keyed by
+// route name (several routes may share one). Istio names a route after http[].name, and when the match block
+// has a name of its own, "<http name>.<match name>" (istio/istio 1.30.3
+// pilot/pkg/networking/core/route/route.go, translateRoute: routeName := in.Name; if match.Name != "" it
+// becomes in.Name + "." + match.Name). One route per match block: unnamed blocks of one http entry share
+// its name, and a routes key or EnvoyFilter patch naming http[].name misses every named block.
+func virtualServiceRoutes(services []*Document) (map[string][]*istioRoute, []*istioRoute) {
+	byName := map[string][]*istioRoute{}
+	var all []*istioRoute
 	for _, d := range services {
 		list, _ := at(d.Object, "spec", "http").([]any)
 		for i := range list {
 			name := asString(at(list[i], "name"))
-			if name == "" {
-				continue
+			matches, _ := at(list[i], "match").([]any)
+			if len(matches) == 0 {
+				matches = []any{nil}
 			}
-			out[name] = &vsRoute{doc: d, index: i, name: name, match: vsMatch(at(list[i], "match", 0, "uri"))}
+			for j, m := range matches {
+				rt := &istioRoute{doc: d, index: i, match: j, name: name, desc: vsMatch(at(m, "uri"))}
+				if m == nil {
+					rt.match = -1
+				}
+				if mn := asString(at(m, "name")); mn != "" {
+					rt.name = name + "." + mn
+				}
+				if me := asString(at(m, "method", "exact")); me != "" {
+					rt.desc = me + " " + rt.desc
+				}
+				all = append(all, rt)
+				byName[rt.name] = append(byName[rt.name], rt)
+			}
 		}
 	}
-	return out
+	return byName, all
 }
 
-type vsRoute struct {
-	doc   *Document
-	index int
-	name  string
-	match string
+// istioNamesOf says, for a name that reaches no route, what the http entry of that name generates instead.
+func istioNamesOf(all []*istioRoute, httpName string) string {
+	var out []string
+	for _, rt := range all {
+		if asString(at(rt.doc.Object, "spec", "http", rt.index, "name")) == httpName && !slices.Contains(out, rt.name) {
+			out = append(out, rt.name)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (http[].name " + strconv.Quote(httpName) + " generates " + strings.Join(out, ", ") + ": its match blocks are named)"
 }
 
 func vsMatch(uri any) string {
@@ -295,7 +331,7 @@ func vsMatch(uri any) string {
 	return "prefix /"
 }
 
-func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string]*vsRoute, patched map[string]*policy.Requirement) {
+func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string][]*istioRoute, all []*istioRoute, patched map[string]*policy.Requirement) {
 	patches, _ := at(d.Object, "spec", "configPatches").([]any)
 	for i := range patches {
 		pp := "spec.configPatches[" + strconv.Itoa(i) + "]"
@@ -318,7 +354,7 @@ func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string]
 			label = "(every route of the matched virtual hosts)"
 			r.warnf(d.File, d.where(pp+".match.routeConfiguration.vhost.route.name"), "not set: the block is merged into every route the match selects")
 		} else if len(vs) > 0 && vs[routeName] == nil {
-			r.errorf(d.File, d.where(pp+".match.routeConfiguration.vhost.route.name"), "no VirtualService http[].name %q among the inputs: the patch never applies and the route falls back to default_route", routeName)
+			r.errorf(d.File, d.where(pp+".match.routeConfiguration.vhost.route.name"), "reaches no route: Istio generates no route named %q from the VirtualServices among the inputs, so the patch never applies%s", routeName, istioNamesOf(all, routeName))
 		}
 		m, ok := block.(map[string]any)
 		if !ok {
@@ -335,30 +371,28 @@ func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string]
 	}
 }
 
-// istioRows lists each VirtualService route with the requirement it gets: the EnvoyFilter block, else the
-// routes map entry, else default_route (Istio sets no virtual host metadata).
-func istioRows(r *Report, services []*Document, vs map[string]*vsRoute, cfg *policy.Policy, patched map[string]*policy.Requirement) {
-	for _, d := range services {
-		hosts, _ := at(d.Object, "spec", "hosts").([]any)
+// istioRows lists each Envoy route Istio generates with the requirement it gets: the EnvoyFilter block, else
+// the routes map entry, else default_route (Istio sets no virtual host metadata).
+func istioRows(r *Report, all []*istioRoute, cfg *policy.Policy, patched map[string]*policy.Requirement) {
+	for _, rt := range all {
+		hosts, _ := at(rt.doc.Object, "spec", "hosts").([]any)
 		var hs []string
 		for _, h := range hosts {
 			hs = append(hs, asString(h))
 		}
-		list, _ := at(d.Object, "spec", "http").([]any)
-		for i := range list {
-			name := asString(at(list[i], "name"))
-			row := Row{File: d.File, VirtualHost: strings.Join(hs, ","), Route: name, Match: vsMatch(at(list[i], "match", 0, "uri"))}
-			if name == "" {
-				row.Route = "(unnamed)"
-				r.warnf(d.File, d.where("spec.http["+strconv.Itoa(i)+"].name"), "route has no name: no EnvoyFilter patch or routes entry can address it")
+		row := Row{File: rt.doc.File, VirtualHost: strings.Join(hs, ","), Route: rt.name, Match: rt.desc}
+		if rt.name == "" {
+			row.Route = "(unnamed)"
+			if rt.match <= 0 {
+				r.warnf(rt.doc.File, rt.doc.where("spec.http["+strconv.Itoa(rt.index)+"].name"), "route has no name: no EnvoyFilter patch or routes entry can address it")
 			}
-			req, source := Resolve(cfg, patched[name], name, nil)
-			if patched[name] != nil {
-				source = "EnvoyFilter"
-			}
-			row.Requirement, row.Source = Describe(req), source
-			r.Rows = append(r.Rows, row)
 		}
+		req, source := Resolve(cfg, patched[rt.name], rt.name, nil)
+		if patched[rt.name] != nil {
+			source = "EnvoyFilter"
+		}
+		row.Requirement, row.Source = Describe(req), source
+		r.Rows = append(r.Rows, row)
 	}
 }
 
