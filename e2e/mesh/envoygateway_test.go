@@ -53,6 +53,7 @@ const placeholderDigest = "00000000000000000000000000000000000000000000000000000
 type moduleCache struct {
 	digest       string
 	placeholders []string
+	unreachable  bool // the download fails, as when the module's URL cannot be fetched
 }
 
 var _ wasm.Cache = (*moduleCache)(nil)
@@ -60,6 +61,9 @@ var _ wasm.Cache = (*moduleCache)(nil)
 func (c *moduleCache) Start(context.Context) {}
 func (c *moduleCache) Cleanup()              {}
 func (c *moduleCache) Get(url string, o *wasm.GetOptions) (string, string, error) {
+	if c.unreachable {
+		return "", "", fmt.Errorf("cannot fetch %s", url)
+	}
 	switch o.Checksum {
 	case c.digest, "":
 	case placeholderDigest:
@@ -78,6 +82,10 @@ const repo = "../.."
 // the form `egctl config envoy-proxy all -o json` and Envoy's /config_dump give (egctl's own offline
 // translate, internal/cmd/egctl/translate.go, builds the same dump).
 func translateEnvoyGateway(t *testing.T, upstreamPort int, cache *moduleCache) (*adminv3.ConfigDump, *xdstypes.ResourceVersionTable) {
+	return translateEnvoyGatewayExpecting(t, upstreamPort, cache, true)
+}
+
+func translateEnvoyGatewayExpecting(t *testing.T, upstreamPort int, cache *moduleCache, accepted bool) (*adminv3.ConfigDump, *xdstypes.ResourceVersionTable) {
 	t.Helper()
 	var input bytes.Buffer
 	files, _ := filepath.Glob(filepath.Join(repo, "envoy/envoy-gateway/*.yaml"))
@@ -117,7 +125,7 @@ func translateEnvoyGateway(t *testing.T, upstreamPort int, cache *moduleCache) (
 	for _, p := range out.EnvoyExtensionPolicies {
 		for _, a := range p.Status.Ancestors {
 			for _, c := range a.Conditions {
-				if c.Type == string(gwapiv1.PolicyConditionAccepted) && c.Status != "True" {
+				if c.Type == string(gwapiv1.PolicyConditionAccepted) && (c.Status == "True") != accepted {
 					t.Errorf("EnvoyExtensionPolicy %s/%s not accepted: %s: %s", p.Namespace, p.Name, c.Reason, c.Message)
 				}
 			}
@@ -480,4 +488,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestEnvoyGatewayModuleUnavailable: when Envoy Gateway cannot fetch the module, it does not accept the
+// policy, and every route the policy targets answers 500 (a direct response), so nothing passes unchecked.
+func TestEnvoyGatewayModuleUnavailable(t *testing.T) {
+	_, table := translateEnvoyGatewayExpecting(t, 1, &moduleCache{unreachable: true}, false)
+	routes := translatedRoutes(table)
+	if len(routes) == 0 {
+		t.Fatal("no route")
+	}
+	for _, r := range routes {
+		if got := r.GetDirectResponse().GetStatus(); got != 500 {
+			t.Errorf("route %s: direct response %d, action %v; want a direct 500", r.GetName(), got, r.GetAction())
+		}
+	}
 }

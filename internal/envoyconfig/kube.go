@@ -609,7 +609,7 @@ func gatewayRows(r *Report, plugins []plugin, httpRoutes, gateways []*Document) 
 				}
 			}
 			if where != "" {
-				r.warnf(p.doc.File, where, "names no rule of the HTTPRoutes among the inputs")
+				r.errorf(p.doc.File, where, "reaches no route: no HTTPRoute among the inputs generates a route of that name, so the entry never applies")
 			}
 		}
 		for _, d := range httpRoutes {
