@@ -200,7 +200,7 @@ func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
 	}
 	sort.Strings(unused)
 	for _, name := range unused {
-		r.warnf(file, cp+".configuration", "$.routes[%q]: no route of this connection manager has that name", name)
+		r.errorf(file, cp+".configuration", "$.routes[%q]: reaches no route: no route of this connection manager has that name, so the entry never applies", name)
 	}
 }
 

@@ -124,6 +124,7 @@ func TestBrokenFixtures(t *testing.T) {
 		// Every cluster any validator calls is cross-checked, the JWT validator's jwks_cluster too.
 		{[]string{"jwt_unknown_jwks_cluster.yaml"}, hcm + ".http_filters[0].typed_config.config.configuration", `$.validator.jwks_cluster: no static cluster named "nosuchcluster"`},
 		{[]string{"jwt_default_module.yaml"}, hcm + ".http_filters[0].typed_config.config.vm_config.code.local.filename", `the jwt validator needs the scope-gate-jwt.wasm build`},
+		{[]string{"routes_key_reaches_none.yaml"}, hcm + ".http_filters[0].typed_config.config.configuration", `$.routes["apps-read"]: reaches no route`},
 		{[]string{"per_route_config.yaml"}, route + `.typed_per_filter_config["scope_gate"]`, "no per-route configuration"},
 		{[]string{"wasmplugin_bad_config.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.pluginConfig", `$.mode: must be "enforce" or "report"`},
 		{[]string{"wasmplugin_fail_open.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.failStrategy", `must be FAIL_CLOSE (Istio's default when omitted) or FAIL_RELOAD, got "FAIL_OPEN"`},

@@ -223,6 +223,11 @@ func checkWasmPlugin(r *Report, d *Document) (plugin, bool) {
 		r.errorf(d.File, d.where("spec.pluginName"), "must be %q (the module's root id), got %q", PluginName, name)
 	}
 	checkFailStrategy(r, d, spec)
+	// istio-agent compares the digest of the module it downloads with sha256 and, when they differ, installs a
+	// deny-all filter instead (pkg/wasm): a value that is not a SHA-256 can never match.
+	if sha, ok := spec["sha256"].(string); ok && sha != "" && !isHexDigest(sha) {
+		r.errorf(d.File, d.where("spec.sha256"), "must be 64 lower-case hex digits (the module's SHA-256), got %q", sha)
+	}
 	if ph := asString(spec["phase"]); ph != "AUTHN" {
 		r.warnf(d.File, d.where("spec.phase"), "is %q: AUTHN runs scope-gate before Istio's own authorization filters, so their decisions see only authenticated requests", ph)
 	}
