@@ -19,10 +19,13 @@ VERSION_STAMP ?= $(shell v=v$$(cat VERSION); \
 		[ -z "$$(git status --porcelain 2>/dev/null)" ] || v="$$v-dirty"; fi; echo "$$v")
 LDFLAGS_WASM := -s -w -X github.com/scope-gate/scope-gate/filter/wasm/plugin.Version=$(VERSION_STAMP)
 LDFLAGS_CLI  := -X github.com/scope-gate/scope-gate/internal/release.Version=$(VERSION_STAMP)
+# The mesh translator tests: a module of their own (Envoy Gateway and its Kubernetes libraries stay out of the
+# main module). A cold build of it takes about 5 minutes on 2 busy cores; later runs reuse Go's build cache.
+MESH      := e2e/mesh
 FUZZTIME  ?= 30s
 GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
 
-.PHONY: soak run all build test test-native test-module test-bridge fuzz check lint clean e2e-envoy check-config bench image dist dist-deps dist-push version
+.PHONY: soak run all build test test-native test-module test-bridge test-mesh e2e-mesh-istio fuzz check lint clean e2e-envoy check-config bench image dist dist-deps dist-push version
 
 all: build
 
@@ -41,7 +44,7 @@ build:
 
 # Every test: the pure packages (with their fuzz seed corpora), the bridge module, and the wasm suites that
 # load $(WASM). The module is built first, so the wasm tests never skip for want of it.
-test: build test-native test-module test-bridge
+test: build test-native test-module test-bridge test-mesh
 
 test-native:
 	SCOPE_GATE_WASM=$(CURDIR)/$(WASM) SCOPE_GATE_JWT_WASM=$(CURDIR)/$(WASM_JWT) $(GO) test -count=1 ./...
@@ -54,6 +57,10 @@ test-module:
 
 test-bridge:
 	cd $(BRIDGE) && $(GO) test -count=1 ./...
+
+# envoy/envoy-gateway/*.yaml through Envoy Gateway v1.9.1's own translators, then check and serve on the result.
+test-mesh: build
+	cd $(MESH) && SCOPE_GATE_WASM=$(CURDIR)/$(WASM) $(GO) test -count=1 ./...
 
 # Each fuzz target for FUZZTIME (go test -fuzz runs one target per invocation).
 FUZZ_TARGETS := \
@@ -91,6 +98,7 @@ check lint:
 	cd $(BRIDGE) && $(GO) vet ./... && $(GOFLAGS_WASM) $(GO) vet ./...
 	cd $(MODULE) && $(GO) vet ./... && $(GO) vet -tags jwt ./... && $(GO) vet -tags jwt,jwt_gojose ./...
 	cd $(MODULE) && $(GOFLAGS_WASM) $(GO) vet ./... && $(GOFLAGS_WASM) $(GO) vet -tags jwt ./... && $(GOFLAGS_WASM) $(GO) vet -tags jwt,jwt_gojose ./...
+	cd $(MESH) && $(GO) vet ./...
 	$(GO) tool actionlint
 	@# staticcheck (a Go tool dependency): the native build, the JWT builds, and the wasm build of the filter
 	@# (built once natively, then pointed at GOOS=wasip1, since `go tool` would build it for wasm).
@@ -115,6 +123,11 @@ check lint:
 			cp /tmp/scope-gate.module.mod go.mod; cp /tmp/scope-gate.module.sum go.sum; exit 1; fi
 	@# The CLI's module must stay installable with `go install ...@version`, which refuses a replace.
 	@! grep -q '^replace\|^\s*replace' go.mod || { echo "go.mod has a replace directive: go install .../cmd/scope-gate@version would refuse the module"; exit 1; }
+	@cd $(MESH) && cp go.mod /tmp/scope-gate.mesh.mod.$$$$ && cp go.sum /tmp/scope-gate.mesh.sum.$$$$ && $(GO) mod tidy && \
+		if ! cmp -s go.mod /tmp/scope-gate.mesh.mod.$$$$ || ! cmp -s go.sum /tmp/scope-gate.mesh.sum.$$$$; then \
+			echo "go mod tidy changed $(MESH)/go.mod: commit the tidy result"; \
+			cp /tmp/scope-gate.mesh.mod.$$$$ go.mod; cp /tmp/scope-gate.mesh.sum.$$$$ go.sum; exit 1; fi; \
+		rm -f /tmp/scope-gate.mesh.mod.$$$$ /tmp/scope-gate.mesh.sum.$$$$
 
 # Performance report (PERFORMANCE.md): every benchmark side by side in one process, cold start, and linear
 # memory over 1M requests per profile. About 3-4 minutes; prints markdown on stdout.
@@ -132,6 +145,12 @@ soak: build
 check-config:
 	$(GO) run ./cmd/scope-gate check $$(find envoy -name '*.yaml' | sort)
 	$(GO) run ./cmd/scope-gate check -q -openapi envoy/reference-backend.openapi.json envoy/reference-backend.yaml
+
+# envoy/istio/*.yaml through Istio's own config generator (e2e/mesh-istio, a module of its own): rewrites
+# e2e/mesh-istio/testdata/istio-routes.json, which make test checks the checker against. Not part of make test:
+# building Istio's pilot takes about 15 minutes on 2 cores. Commit the file when it changes.
+e2e-mesh-istio:
+	cd e2e/mesh-istio && $(GO) test -count=1 -v ./...
 
 # Replays the scenario table against a real Envoy on PATH (not part of `make test`: no Envoy here).
 e2e-envoy: build

@@ -31,6 +31,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	cacheDir := fs.String("cache-dir", defaultCacheDir(), "wazero compilation cache (\"\" compiles at every start)")
 	demo := fs.Bool("demo", false, "also start the demo echo upstream on the address of -demo-cluster, and print demo tokens and curl lines")
 	demoCluster := fs.String("demo-cluster", "backend", "the cluster whose (first) endpoint the demo upstream listens on")
+	listen := fs.String("listen", "", "listen here (host:port) instead of the listener's address")
+	adminListen := fs.String("admin-listen", "", "serve the admin interface here (host:port) instead of the bootstrap's admin address")
+	module := fs.String("module", "", "the Wasm module, for a configuration that names it by URL (vm_config.code.remote: Istio, Envoy Gateway); its SHA-256 must match")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -51,6 +54,20 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	cfg, err := gateway.Load(*config)
 	if err != nil {
 		return fail(err)
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "scope-gate serve: %s: warning: %s\n", *config, w)
+	}
+	if *module != "" {
+		if err := cfg.UseModule(*module); err != nil {
+			return fail(fmt.Errorf("%s: %w", *config, err))
+		}
+	}
+	if *listen != "" {
+		cfg.ListenAddress = *listen
+	}
+	if *adminListen != "" {
+		cfg.AdminAddress = *adminListen
 	}
 
 	var demoSrv *http.Server

@@ -1,6 +1,6 @@
 module github.com/scope-gate/scope-gate/filter/wasm
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/scope-gate/scope-gate v0.0.0-00010101000000-000000000000

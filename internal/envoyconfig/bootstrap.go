@@ -29,7 +29,7 @@ type Options struct {
 
 // CheckBootstrapFile loads a bootstrap and checks it (see CheckBootstrap).
 func CheckBootstrapFile(path string, opts Options) *Report {
-	b, err := LoadBootstrap(path)
+	b, notes, err := LoadConfig(path)
 	if err != nil {
 		r := &Report{}
 		// LoadBootstrap's error already starts with the file name and the JSON path.
@@ -38,7 +38,13 @@ func CheckBootstrapFile(path string, opts Options) *Report {
 		r.errorf(path, where, "%s", rest)
 		return r
 	}
-	return CheckBootstrap(path, b, opts)
+	r := &Report{}
+	for _, n := range notes {
+		where, rest, _ := strings.Cut(n, ": ")
+		r.warnf(path, where, "%s", rest)
+	}
+	r.merge(CheckBootstrap(path, b, opts))
+	return r
 }
 
 // CheckBootstrap checks every scope-gate filter of a parsed bootstrap: its Wasm settings, its plugin
@@ -194,7 +200,7 @@ func checkFilter(r *Report, file string, f *Filter, clusters map[string]bool) {
 	}
 	sort.Strings(unused)
 	for _, name := range unused {
-		r.warnf(file, cp+".configuration", "$.routes[%q]: no route of this connection manager has that name", name)
+		r.errorf(file, cp+".configuration", "$.routes[%q]: reaches no route: no route of this connection manager has that name, so the entry never applies", name)
 	}
 }
 
@@ -351,10 +357,19 @@ func disabledIn(r *Report, file, where string, tpfc map[string]*anypb.Any, filte
 		r.errorf(file, where, "%v", err)
 		return inherited
 	}
-	if fc.GetConfig() != nil {
+	if !EmptyFilterConfig(fc.GetConfig()) {
 		r.errorf(file, where+".config", "the Wasm filter has no per-route configuration: leave config empty and use route metadata")
 	}
 	return fc.GetDisabled()
+}
+
+// EmptyFilterConfig: FilterConfig.config holding an Any with neither a type nor a value is how Envoy Gateway
+// enables a filter it disabled on the listener for one route (envoyproxy/gateway v1.9.1
+// internal/xds/translator/wasm.go, patchRoute: FilterConfig{Config: &anypb.Any{}}); Envoy reads it as "the
+// filter is enabled here, with no route-specific configuration". Anything else in config would be a
+// per-route configuration, which the Wasm filter does not have.
+func EmptyFilterConfig(a *anypb.Any) bool {
+	return a == nil || (a.GetTypeUrl() == "" && len(a.GetValue()) == 0)
 }
 
 // DescribeMatch renders a route match briefly: the path condition, and the method when one is matched.

@@ -124,12 +124,18 @@ func TestBrokenFixtures(t *testing.T) {
 		// Every cluster any validator calls is cross-checked, the JWT validator's jwks_cluster too.
 		{[]string{"jwt_unknown_jwks_cluster.yaml"}, hcm + ".http_filters[0].typed_config.config.configuration", `$.validator.jwks_cluster: no static cluster named "nosuchcluster"`},
 		{[]string{"jwt_default_module.yaml"}, hcm + ".http_filters[0].typed_config.config.vm_config.code.local.filename", `the jwt validator needs the scope-gate-jwt.wasm build`},
+		{[]string{"routes_key_reaches_none.yaml"}, hcm + ".http_filters[0].typed_config.config.configuration", `$.routes["apps-read"]: reaches no route`},
 		{[]string{"per_route_config.yaml"}, route + `.typed_per_filter_config["scope_gate"]`, "no per-route configuration"},
 		{[]string{"wasmplugin_bad_config.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.pluginConfig", `$.mode: must be "enforce" or "report"`},
 		{[]string{"wasmplugin_fail_open.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.failStrategy", `must be FAIL_CLOSE (Istio's default when omitted) or FAIL_RELOAD, got "FAIL_OPEN"`},
 		{[]string{"envoyfilter_non_string.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate.required_scope", `route apps_read: key "required_scope" must be a string, got a list`},
 		{[]string{"envoyfilter_unknown_key.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate", `unknown key "scope"`},
-		{[]string{"envoyfilter_unmatched_route.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].match.routeConfiguration.vhost.route.name", `no VirtualService http[].name "apps-read"`},
+		{[]string{"envoyfilter_named_match.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].match.routeConfiguration.vhost.route.name", `generates apps.list, apps.detail: its match blocks are named`},
+		{[]string{"wasmplugin_bad_pull_policy.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.imagePullPolicy", `invalid value for enum field imagePullPolicy: "Alwayz"`},
+		{[]string{"wasmplugin_integer_sha256.yaml"}, "WasmPlugin istio-system/scope-gate (document 0): spec.sha256", `invalid value for string field sha256`},
+		{[]string{"extensionpolicy_bad_types.yaml"}, "EnvoyExtensionPolicy dify/scope-gate (document 0): spec.wasm.code.http.sha256", `must be of type string, got number`},
+		{[]string{"extensionpolicy_bad_pull_policy.yaml"}, "EnvoyExtensionPolicy dify/scope-gate (document 0): spec.wasm[0].code.pullPolicy", `unsupported value "Alwayz": must be one of IfNotPresent, Always`},
+		{[]string{"envoyfilter_unmatched_route.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].match.routeConfiguration.vhost.route.name", `reaches no route: Istio generates no route named "apps-read"`},
 		// The same EnvoyFilter checked against a WasmPlugin in another file uses that plugin's namespace.
 		{[]string{"envoyfilter_unknown_key.yaml", "../../../envoy/istio/wasmplugin.yaml"}, "EnvoyFilter istio-system/scope-gate-routes (document 0): spec.configPatches[0].patch.value.metadata.filter_metadata.scope_gate", `unknown key "scope"`},
 		{[]string{"match_on_identity_header.yaml"}, route + ".match.headers[0].name", `route "internal" matches on header "x-scope-gate-subject", which scope-gate sets on allowed requests and removes from every request (upstream_headers.subject); Envoy matches the route again`},
@@ -242,10 +248,10 @@ spec:
 	if len(r.Findings) > 0 || len(docs) != 1 {
 		t.Fatalf("parse: %v", r.Findings)
 	}
-	got := strings.Join(GatewayRouteNames(docs[0]), " ")
-	want := "httproute/ns/r/rule/0/match/0/a_example httproute/ns/r/rule/0/match/0/b_example " +
-		"httproute/ns/r/rule/0/match/1/a_example httproute/ns/r/rule/0/match/1/b_example " +
-		"httproute/ns/r/rule/1/match/0/a_example httproute/ns/r/rule/1/match/0/b_example"
+	got := strings.Join(GatewayRouteNames(docs[0], nil), " ")
+	// One virtual host per hostname, each in Envoy Gateway's order (the implicit PathPrefix / last).
+	want := "httproute/ns/r/rule/0/match/0/a_example httproute/ns/r/rule/0/match/1/a_example httproute/ns/r/rule/1/match/0/a_example " +
+		"httproute/ns/r/rule/0/match/0/b_example httproute/ns/r/rule/0/match/1/b_example httproute/ns/r/rule/1/match/0/b_example"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

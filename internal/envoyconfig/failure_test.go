@@ -33,7 +33,7 @@ func TestFailurePolicyChecks(t *testing.T) {
 		{"Istio: FAIL_CLOSE", edit(t, plugin, "phase: AUTHN", "phase: AUTHN\n  failStrategy: FAIL_CLOSE"), nil, nil},
 		{"Istio: FAIL_RELOAD", edit(t, plugin, "phase: AUTHN", "phase: AUTHN\n  failStrategy: FAIL_RELOAD"), nil, nil},
 		{"Istio: FAIL_OPEN", edit(t, plugin, "phase: AUTHN", "phase: AUTHN\n  failStrategy: FAIL_OPEN"), &want{wpWhere, "must not be skipped"}, nil},
-		{"Istio: unknown", edit(t, plugin, "phase: AUTHN", "phase: AUTHN\n  failStrategy: FAIL_CLOSED"), &want{wpWhere, `unknown value "FAIL_CLOSED"`}, nil},
+		{"Istio: unknown", edit(t, plugin, "phase: AUTHN", "phase: AUTHN\n  failStrategy: FAIL_CLOSED"), &want{wpWhere, `invalid value for enum field failStrategy: "FAIL_CLOSED"`}, nil},
 		{"Istio: not a string", edit(t, plugin, "phase: AUTHN", "phase: AUTHN\n  failStrategy: 1"), &want{wpWhere, "must be a string"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -152,8 +152,11 @@ type plugin struct {
 func CheckDocuments(docs []*Document) *Report {
 	r := &Report{}
 	var istio, gateway []plugin
-	var filters, services, httpRoutes []*Document
+	var filters, services, httpRoutes, gateways []*Document
 	for _, d := range docs {
+		if !checkTyped(r, d) {
+			continue // the mesh refuses it: reading it further would judge something that never deploys
+		}
 		switch d.Kind {
 		case "WasmPlugin":
 			if p, ok := checkWasmPlugin(r, d); ok {
@@ -167,8 +170,14 @@ func CheckDocuments(docs []*Document) *Report {
 			services = append(services, d)
 		case "HTTPRoute":
 			httpRoutes = append(httpRoutes, d)
+		case "Gateway":
+			if isGatewayKind(d) {
+				gateways = append(gateways, d)
+			}
 		default:
-			r.warnf(d.File, d.where("kind"), "%s is not checked", d.Kind)
+			if !typedOnly(d) {
+				r.warnf(d.File, d.where("kind"), "%s is not checked", d.Kind)
+			}
 		}
 	}
 	// EnvoyFilter blocks are read by the Istio plugin; without one among the inputs, check them against a
@@ -177,21 +186,21 @@ func CheckDocuments(docs []*Document) *Report {
 	if len(istio) > 0 {
 		cfg = istio[0].cfg
 	}
-	vsNames := virtualServiceRoutes(services)
+	vsNames, vsAll := virtualServiceRoutes(services)
 	patched := map[string]*policy.Requirement{}
 	for _, d := range filters {
-		checkEnvoyFilter(r, d, cfg, vsNames, patched)
+		checkEnvoyFilter(r, d, cfg, vsNames, vsAll, patched)
 	}
 	for _, p := range istio {
 		for _, name := range slices.Sorted(maps.Keys(p.cfg.RouteRequirements)) {
 			if len(services) > 0 && vsNames[name] == nil {
-				r.errorf(p.doc.File, p.doc.where(p.where+".routes["+strconv.Quote(name)+"]"), "no VirtualService http[].name %q among the inputs: the entry never applies", name)
+				r.errorf(p.doc.File, p.doc.where(p.where+".routes["+strconv.Quote(name)+"]"), "reaches no route: Istio generates no route named %q from the VirtualServices among the inputs%s", name, istioNamesOf(vsAll, name))
 			}
 		}
 	}
 	checkKubeMatchHeaders(r, istio, gateway, services, httpRoutes)
-	istioRows(r, services, vsNames, cfg, patched)
-	gatewayRows(r, gateway, httpRoutes)
+	istioRows(r, vsAll, cfg, patched)
+	gatewayRows(r, gateway, httpRoutes, gateways)
 	return r
 }
 
@@ -214,9 +223,11 @@ func checkWasmPlugin(r *Report, d *Document) (plugin, bool) {
 		r.errorf(d.File, d.where("spec.pluginName"), "must be %q (the module's root id), got %q", PluginName, name)
 	}
 	checkFailStrategy(r, d, spec)
-	sha, hasSHA := spec["sha256"]
-	checkSHA256(r, d, "spec.sha256", sha, hasSHA)
-	checkPullPolicy(r, d, "spec.imagePullPolicy", spec["imagePullPolicy"], "UNSPECIFIED_POLICY", "IfNotPresent", "Always")
+	// istio-agent compares the digest of the module it downloads with sha256 and, when they differ, installs a
+	// deny-all filter instead (pkg/wasm): a value that is not a SHA-256 can never match.
+	if sha, ok := spec["sha256"].(string); ok && sha != "" && !isHexDigest(sha) {
+		r.errorf(d.File, d.where("spec.sha256"), "must be 64 lower-case hex digits (the module's SHA-256), got %q", sha)
+	}
 	if ph := asString(spec["phase"]); ph != "AUTHN" {
 		r.warnf(d.File, d.where("spec.phase"), "is %q: AUTHN runs scope-gate before Istio's own authorization filters, so their decisions see only authenticated requests", ph)
 	}
@@ -262,27 +273,63 @@ func checkExtensionPolicy(r *Report, d *Document) []plugin {
 	return out
 }
 
-// virtualServiceRoutes maps each named http route of the VirtualServices to its service and index.
-func virtualServiceRoutes(services []*Document) map[string]*vsRoute {
-	out := map[string]*vsRoute{}
+// istioRoute is one Envoy route Istio generates for one match of one VirtualService http route.
+type istioRoute struct {
+	doc   *Document
+	index int    // http[index]
+	match int    // match[match], -1 when the route has no match block
+	name  string // the Envoy route name
+	desc  string
+}
+
+// virtualServiceRoutes lists the Envoy routes Istio generates for the VirtualServices, in order, keyed by
+// route name (several routes may share one). Istio names a route after http[].name, and when the match block
+// has a name of its own, "<http name>.<match name>" (istio/istio 1.30.3
+// pilot/pkg/networking/core/route/route.go, translateRoute: routeName := in.Name; if match.Name != "" it
+// becomes in.Name + "." + match.Name). One route per match block: unnamed blocks of one http entry share
+// its name, and a routes key or EnvoyFilter patch naming http[].name misses every named block.
+func virtualServiceRoutes(services []*Document) (map[string][]*istioRoute, []*istioRoute) {
+	byName := map[string][]*istioRoute{}
+	var all []*istioRoute
 	for _, d := range services {
 		list, _ := at(d.Object, "spec", "http").([]any)
 		for i := range list {
 			name := asString(at(list[i], "name"))
-			if name == "" {
-				continue
+			matches, _ := at(list[i], "match").([]any)
+			if len(matches) == 0 {
+				matches = []any{nil}
 			}
-			out[name] = &vsRoute{doc: d, index: i, name: name, match: vsMatch(at(list[i], "match", 0, "uri"))}
+			for j, m := range matches {
+				rt := &istioRoute{doc: d, index: i, match: j, name: name, desc: vsMatch(at(m, "uri"))}
+				if m == nil {
+					rt.match = -1
+				}
+				if mn := asString(at(m, "name")); mn != "" {
+					rt.name = name + "." + mn
+				}
+				if me := asString(at(m, "method", "exact")); me != "" {
+					rt.desc = me + " " + rt.desc
+				}
+				all = append(all, rt)
+				byName[rt.name] = append(byName[rt.name], rt)
+			}
 		}
 	}
-	return out
+	return byName, all
 }
 
-type vsRoute struct {
-	doc   *Document
-	index int
-	name  string
-	match string
+// istioNamesOf says, for a name that reaches no route, what the http entry of that name generates instead.
+func istioNamesOf(all []*istioRoute, httpName string) string {
+	var out []string
+	for _, rt := range all {
+		if asString(at(rt.doc.Object, "spec", "http", rt.index, "name")) == httpName && !slices.Contains(out, rt.name) {
+			out = append(out, rt.name)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (http[].name " + strconv.Quote(httpName) + " generates " + strings.Join(out, ", ") + ": its match blocks are named)"
 }
 
 func vsMatch(uri any) string {
@@ -295,7 +342,7 @@ func vsMatch(uri any) string {
 	return "prefix /"
 }
 
-func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string]*vsRoute, patched map[string]*policy.Requirement) {
+func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string][]*istioRoute, all []*istioRoute, patched map[string]*policy.Requirement) {
 	patches, _ := at(d.Object, "spec", "configPatches").([]any)
 	for i := range patches {
 		pp := "spec.configPatches[" + strconv.Itoa(i) + "]"
@@ -318,7 +365,7 @@ func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string]
 			label = "(every route of the matched virtual hosts)"
 			r.warnf(d.File, d.where(pp+".match.routeConfiguration.vhost.route.name"), "not set: the block is merged into every route the match selects")
 		} else if len(vs) > 0 && vs[routeName] == nil {
-			r.errorf(d.File, d.where(pp+".match.routeConfiguration.vhost.route.name"), "no VirtualService http[].name %q among the inputs: the patch never applies and the route falls back to default_route", routeName)
+			r.errorf(d.File, d.where(pp+".match.routeConfiguration.vhost.route.name"), "reaches no route: Istio generates no route named %q from the VirtualServices among the inputs, so the patch never applies%s", routeName, istioNamesOf(all, routeName))
 		}
 		m, ok := block.(map[string]any)
 		if !ok {
@@ -335,67 +382,227 @@ func checkEnvoyFilter(r *Report, d *Document, cfg *policy.Policy, vs map[string]
 	}
 }
 
-// istioRows lists each VirtualService route with the requirement it gets: the EnvoyFilter block, else the
-// routes map entry, else default_route (Istio sets no virtual host metadata).
-func istioRows(r *Report, services []*Document, vs map[string]*vsRoute, cfg *policy.Policy, patched map[string]*policy.Requirement) {
-	for _, d := range services {
-		hosts, _ := at(d.Object, "spec", "hosts").([]any)
+// istioRows lists each Envoy route Istio generates with the requirement it gets: the EnvoyFilter block, else
+// the routes map entry, else default_route (Istio sets no virtual host metadata).
+func istioRows(r *Report, all []*istioRoute, cfg *policy.Policy, patched map[string]*policy.Requirement) {
+	for _, rt := range all {
+		hosts, _ := at(rt.doc.Object, "spec", "hosts").([]any)
 		var hs []string
 		for _, h := range hosts {
 			hs = append(hs, asString(h))
 		}
-		list, _ := at(d.Object, "spec", "http").([]any)
-		for i := range list {
-			name := asString(at(list[i], "name"))
-			row := Row{File: d.File, VirtualHost: strings.Join(hs, ","), Route: name, Match: vsMatch(at(list[i], "match", 0, "uri"))}
-			if name == "" {
-				row.Route = "(unnamed)"
-				r.warnf(d.File, d.where("spec.http["+strconv.Itoa(i)+"].name"), "route has no name: no EnvoyFilter patch or routes entry can address it")
+		row := Row{File: rt.doc.File, VirtualHost: strings.Join(hs, ","), Route: rt.name, Match: rt.desc}
+		if rt.name == "" {
+			row.Route = "(unnamed)"
+			if rt.match <= 0 {
+				r.warnf(rt.doc.File, rt.doc.where("spec.http["+strconv.Itoa(rt.index)+"].name"), "route has no name: no EnvoyFilter patch or routes entry can address it")
 			}
-			req, source := Resolve(cfg, patched[name], name, nil)
-			if patched[name] != nil {
-				source = "EnvoyFilter"
-			}
-			row.Requirement, row.Source = Describe(req), source
-			r.Rows = append(r.Rows, row)
 		}
+		req, source := Resolve(cfg, patched[rt.name], rt.name, nil)
+		if patched[rt.name] != nil {
+			source = "EnvoyFilter"
+		}
+		row.Requirement, row.Source = Describe(req), source
+		r.Rows = append(r.Rows, row)
 	}
 }
 
-// GatewayRouteNames returns the xDS route names Envoy Gateway generates for an HTTPRoute:
-// "httproute/<namespace>/<name>/rule/<rule index>/match/<match index>/<hostname>", the hostname with its
-// dots replaced by underscores, one route per hostname, and "*" when the HTTPRoute lists no hostname (the
-// Gateway listener's hostname may then take its place). A rule without matches has one implicit match.
-func GatewayRouteNames(d *Document) []string {
-	var hosts []string
+// egRoute is one Envoy route Envoy Gateway generates for one match of one HTTPRoute rule and one hostname.
+type egRoute struct {
+	name      string
+	rule      int
+	match     int
+	host      string
+	pathType  string // Exact, RegularExpression or PathPrefix
+	pathValue string
+	headers   int // header matches, the method included (Envoy Gateway matches it as the :method header)
+	exact     int // of which exact
+	queries   int
+	exactQ    int
+}
+
+// GatewayRouteNames returns the xDS route names Envoy Gateway generates for an HTTPRoute, in the order of its
+// route table (see gatewayRoutes).
+func GatewayRouteNames(d *Document, gateways []*Document) []string {
+	var out []string
+	for _, r := range gatewayRoutes(d, gateways) {
+		out = append(out, r.name)
+	}
+	return out
+}
+
+// gatewayRoutes follows envoyproxy/gateway v1.9.1:
+//   - names (internal/gatewayapi/helpers.go irRouteName, route.go): "httproute/<namespace>/<name>/rule/<rule
+//     index>/match/<match index>/<hostname>", the hostname's dots replaced by underscores; a rule without
+//     matches has one implicit match (PathPrefix /);
+//   - hostnames (helpers.go computeHosts): the HTTPRoute's hostnames that intersect the listener's hostname;
+//     when the HTTPRoute has none, the listener's hostname; when neither has one, "*". One route per hostname,
+//     each in the virtual host of that hostname;
+//   - order (sort.go): within a listener, routes are stable-sorted most specific first: Exact before
+//     RegularExpression before PathPrefix, then longer path values first (the prefix "/" counting 0), then
+//     more header matches, more exact header matches, more query matches, more exact query matches.
+//
+// The listener is the parent Gateway's (parentRefs, sectionName) when that Gateway is among the inputs;
+// otherwise the route is named as if the listener had no hostname.
+func gatewayRoutes(d *Document, gateways []*Document) []egRoute {
+	var routeHosts []string
 	hl, _ := at(d.Object, "spec", "hostnames").([]any)
 	for _, h := range hl {
-		hosts = append(hosts, strings.ReplaceAll(asString(h), ".", "_"))
+		routeHosts = append(routeHosts, asString(h))
 	}
-	if len(hosts) == 0 {
-		hosts = []string{"*"}
+	var hosts []string
+	addHost := func(h string) {
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	for _, lh := range listenerHostnames(d, gateways) {
+		for _, h := range computeHosts(routeHosts, lh) {
+			addHost(h)
+		}
+	}
+	var out []egRoute
+	rules, _ := at(d.Object, "spec", "rules").([]any)
+	for _, h := range hosts {
+		var vh []egRoute
+		for ri := range rules {
+			matches, _ := at(rules[ri], "matches").([]any)
+			if len(matches) == 0 {
+				matches = []any{map[string]any{}}
+			}
+			for mi := range matches {
+				m := matches[mi]
+				e := egRoute{rule: ri, match: mi, host: h, pathType: "PathPrefix", pathValue: "/",
+					name: "httproute/" + d.Namespace + "/" + d.Name + "/rule/" + strconv.Itoa(ri) + "/match/" + strconv.Itoa(mi) + "/" + strings.ReplaceAll(h, ".", "_")}
+				if p, ok := at(m, "path").(map[string]any); ok {
+					if t := asString(p["type"]); t != "" {
+						e.pathType = t
+					}
+					if v, ok := p["value"].(string); ok {
+						e.pathValue = v
+					}
+				}
+				hs, _ := at(m, "headers").([]any)
+				e.headers = len(hs)
+				for _, hm := range hs {
+					if t := asString(at(hm, "type")); t == "" || t == "Exact" {
+						e.exact++
+					}
+				}
+				if asString(at(m, "method")) != "" {
+					e.headers++
+					e.exact++
+				}
+				qs, _ := at(m, "queryParams").([]any)
+				e.queries = len(qs)
+				for _, q := range qs {
+					if t := asString(at(q, "type")); t == "" || t == "Exact" {
+						e.exactQ++
+					}
+				}
+				vh = append(vh, e)
+			}
+		}
+		slices.SortStableFunc(vh, func(a, b egRoute) int { return compareSpecificity(b, a) })
+		out = append(out, vh...)
+	}
+	return out
+}
+
+// compareSpecificity orders as Envoy Gateway's XdsIRRoutes.Less (internal/gatewayapi/sort.go): negative when a
+// is less specific than b.
+func compareSpecificity(a, b egRoute) int {
+	rank := map[string]int{"PathPrefix": 0, "RegularExpression": 1, "Exact": 2}
+	count := func(e egRoute) int {
+		if e.pathType == "PathPrefix" && e.pathValue == "/" {
+			return 0
+		}
+		return len(e.pathValue)
+	}
+	for _, c := range [][2]int{
+		{rank[a.pathType], rank[b.pathType]}, {count(a), count(b)}, {a.headers, b.headers},
+		{a.exact, b.exact}, {a.queries, b.queries}, {a.exactQ, b.exactQ},
+	} {
+		if c[0] != c[1] {
+			return c[0] - c[1]
+		}
+	}
+	return 0
+}
+
+// listenerHostnames lists the hostname of each listener the HTTPRoute attaches to ("" for a listener without
+// one), or [""] when its Gateway is not among the inputs.
+func listenerHostnames(d *Document, gateways []*Document) []string {
+	var out []string
+	refs, _ := at(d.Object, "spec", "parentRefs").([]any)
+	for _, ref := range refs {
+		ns := asString(at(ref, "namespace"))
+		if ns == "" {
+			ns = d.Namespace
+		}
+		name, section := asString(at(ref, "name")), asString(at(ref, "sectionName"))
+		for _, g := range gateways {
+			if g.Name != name || g.Namespace != ns {
+				continue
+			}
+			ls, _ := at(g.Object, "spec", "listeners").([]any)
+			for _, l := range ls {
+				if section == "" || asString(at(l, "name")) == section {
+					out = append(out, asString(at(l, "hostname")))
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return []string{""}
+	}
+	return out
+}
+
+// computeHosts is the intersection of an HTTPRoute's hostnames with a listener's (envoyproxy/gateway v1.9.1
+// internal/gatewayapi/helpers.go computeHosts; Gateway API's hostname rules).
+func computeHosts(routeHosts []string, listener string) []string {
+	if len(routeHosts) == 0 {
+		if listener != "" {
+			return []string{listener}
+		}
+		return []string{"*"}
 	}
 	var out []string
-	rules, _ := at(d.Object, "spec", "rules").([]any)
-	for ri := range rules {
-		matches, _ := at(rules[ri], "matches").([]any)
-		n := len(matches)
-		if n == 0 {
-			n = 1
-		}
-		for mi := 0; mi < n; mi++ {
-			for _, h := range hosts {
-				out = append(out, "httproute/"+d.Namespace+"/"+d.Name+"/rule/"+strconv.Itoa(ri)+"/match/"+strconv.Itoa(mi)+"/"+h)
+	for _, rh := range routeHosts {
+		switch {
+		case listener == "" || listener == rh:
+			out = append(out, rh)
+		case strings.HasPrefix(listener, "*") && strings.HasPrefix(rh, "*"):
+			if wildcardCovers(rh, listener) {
+				out = append(out, listener)
+			} else if wildcardCovers(listener, rh) {
+				out = append(out, rh)
+			}
+		case strings.HasPrefix(listener, "*"):
+			if wildcardCovers(listener, rh) {
+				out = append(out, rh)
+			}
+		case strings.HasPrefix(rh, "*"):
+			if wildcardCovers(rh, listener) {
+				out = append(out, listener)
 			}
 		}
 	}
 	return out
 }
 
-func gatewayRows(r *Report, plugins []plugin, httpRoutes []*Document) {
+// wildcardCovers: "*.example.com" covers "a.example.com" and "*.a.example.com" (a wildcard stands for one or
+// more labels).
+func wildcardCovers(wildcard, host string) bool {
+	suffix := strings.TrimPrefix(wildcard, "*")
+	return strings.HasSuffix(host, suffix) && len(host) > len(suffix)
+}
+
+func gatewayRows(r *Report, plugins []plugin, httpRoutes, gateways []*Document) {
 	known := map[string]*Document{}
 	for _, d := range httpRoutes {
-		for _, n := range GatewayRouteNames(d) {
+		for _, n := range GatewayRouteNames(d, gateways) {
 			known[n] = d
 		}
 	}
@@ -407,37 +614,43 @@ func gatewayRows(r *Report, plugins []plugin, httpRoutes []*Document) {
 			where := p.doc.where(p.where + ".routes[" + strconv.Quote(name) + "]")
 			for _, d := range httpRoutes {
 				if strings.HasPrefix(name, "httproute/"+d.Namespace+"/"+d.Name+"/") {
-					r.errorf(p.doc.File, where, "HTTPRoute %s/%s generates no route of that name (it generates %s)", d.Namespace, d.Name, strings.Join(GatewayRouteNames(d), ", "))
+					r.errorf(p.doc.File, where, "HTTPRoute %s/%s generates no route of that name (it generates %s)", d.Namespace, d.Name, strings.Join(GatewayRouteNames(d, gateways), ", "))
 					where = ""
 					break
 				}
 			}
 			if where != "" {
-				r.warnf(p.doc.File, where, "names no rule of the HTTPRoutes among the inputs")
+				r.errorf(p.doc.File, where, "reaches no route: no HTTPRoute among the inputs generates a route of that name, so the entry never applies")
 			}
 		}
 		for _, d := range httpRoutes {
-			for _, name := range GatewayRouteNames(d) {
-				req, source := Resolve(p.cfg, nil, name, nil)
-				r.Rows = append(r.Rows, Row{File: d.File, VirtualHost: d.Namespace + "/" + d.Name, Route: name,
-					Match: gatewayMatch(d, name), Requirement: Describe(req), Source: source})
+			for _, e := range gatewayRoutes(d, gateways) {
+				req, source := Resolve(p.cfg, nil, e.name, nil)
+				r.Rows = append(r.Rows, Row{File: d.File, VirtualHost: e.host, Route: e.name,
+					Match: gatewayMatch(d, e), Requirement: Describe(req), Source: source})
 			}
 		}
 	}
 }
 
-func gatewayMatch(d *Document, name string) string {
-	// name: httproute/<ns>/<name>/rule/<r>/match/<m>/<host>
-	parts := strings.Split(name, "/")
-	ri, _ := strconv.Atoi(parts[4])
-	mi, _ := strconv.Atoi(parts[6])
-	path, _ := at(d.Object, "spec", "rules", ri, "matches", mi, "path").(map[string]any)
-	s := "prefix /"
-	if path != nil {
-		kind := map[string]string{"PathPrefix": "prefix", "Exact": "path", "RegularExpression": "regex"}[asString(path["type"])]
-		s = kind + " " + asString(path["value"])
+// gatewayMatch describes the match as Envoy Gateway writes it (internal/xds/translator/route.go): a
+// PathPrefix other than "/" becomes path_separated_prefix (segment-wise: /openapi/v1/appsX is not under
+// /openapi/v1/apps), its trailing slash removed.
+func gatewayMatch(d *Document, e egRoute) string {
+	var s string
+	switch e.pathType {
+	case "Exact":
+		s = "path " + e.pathValue
+	case "RegularExpression":
+		s = "regex " + e.pathValue
+	default:
+		if e.pathValue == "/" {
+			s = "prefix /"
+		} else {
+			s = "prefix " + strings.TrimSuffix(e.pathValue, "/") + " (segments)"
+		}
 	}
-	if m := asString(at(d.Object, "spec", "rules", ri, "matches", mi, "method")); m != "" {
+	if m := asString(at(d.Object, "spec", "rules", e.rule, "matches", e.match, "method")); m != "" {
 		s = m + " " + s
 	}
 	return s

@@ -43,27 +43,46 @@ import (
 // LoadBootstrap reads an Envoy v3 bootstrap (YAML or JSON) and applies Envoy's field rules to it and to every
 // typed_config inside it. Errors name the file and the JSON path of the problem, in one line.
 func LoadBootstrap(path string) (*bootstrapv3.Bootstrap, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	b, err := ParseBootstrap(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
+	b, _, err := LoadConfig(path)
+	return b, err
 }
 
 // ParseBootstrap is LoadBootstrap on bytes.
 func ParseBootstrap(data []byte) (*bootstrapv3.Bootstrap, error) {
+	b, _, err := ParseConfig(data)
+	return b, err
+}
+
+// LoadConfig is LoadBootstrap for a bootstrap or a config dump (see BootstrapFromConfigDump), with the notes
+// of the conversion: what a dump held that was left out, one line each.
+func LoadConfig(path string) (*bootstrapv3.Bootstrap, []string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, notes, err := ParseConfig(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, notes, nil
+}
+
+// ParseConfig is LoadConfig on bytes.
+func ParseConfig(data []byte) (*bootstrapv3.Bootstrap, []string, error) {
+	var notes []string
 	b := &bootstrapv3.Bootstrap{}
-	if err := unmarshalYAML(data, b); err != nil {
-		return nil, err
+	if IsConfigDump(data) {
+		var err error
+		if b, notes, err = BootstrapFromConfigDump(data); err != nil {
+			return nil, nil, err
+		}
+	} else if err := unmarshalYAML(data, b); err != nil {
+		return nil, nil, err
 	}
 	if err := Validate(b); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return b, nil
+	return b, notes, nil
 }
 
 // unmarshalYAML converts YAML to JSON and decodes it strictly (unknown fields are errors, as in Envoy),
@@ -218,6 +237,9 @@ func validateAnys(m protoreflect.Message, path string) error {
 
 func validateValue(m protoreflect.Message, path string) error {
 	if a, ok := m.Interface().(*anypb.Any); ok {
+		if EmptyFilterConfig(a) {
+			return nil // FilterConfig{config: {}}: "enabled here", see EmptyFilterConfig
+		}
 		inner, err := a.UnmarshalNew()
 		if err != nil {
 			return fmt.Errorf("%s: cannot decode %s: %v", path, a.GetTypeUrl(), err)

@@ -14,13 +14,9 @@ import (
 
 var sha256Hex = regexp.MustCompile(`^[a-f0-9]{64}$`)
 
-// digestPlaceholder is what the repository's examples carry until `make dist` fills in the image digest
-// (internal/release.DigestPlaceholder; not imported, to keep the checker free of the image code).
-const digestPlaceholder = "SCOPE_GATE_IMAGE_SHA256"
-
 // checkSHA256 refuses a sha256 the meshes would refuse. Absent or empty is the mesh's own choice (no
-// verification) and is left alone; the placeholder passes here (the repository's examples carry it) and is
-// refused by the API server when applied unfilled, since it is not hex.
+// verification) and is left alone. The examples' all-zero placeholder (internal/release.DigestPlaceholder)
+// is valid hex: the meshes accept it and then fail closed at fetch time.
 func checkSHA256(r *Report, d *Document, path string, v any, present bool) {
 	if !present || v == nil {
 		return
@@ -29,7 +25,7 @@ func checkSHA256(r *Report, d *Document, path string, v any, present bool) {
 	switch {
 	case !ok:
 		r.errorf(d.File, d.where(path), "must be a quoted string of 64 hex digits, got a YAML %s: quote it (sha256: \"...\")", yamlType(v))
-	case s == "" || s == digestPlaceholder:
+	case s == "":
 	case !sha256Hex.MatchString(s):
 		r.errorf(d.File, d.where(path), "must be 64 lowercase hex digits (the image manifest's or the module's SHA-256), got %q", s)
 	}

@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +38,9 @@ type Config struct {
 	UseRemoteAddress      bool
 	StripAnyHostPort      bool
 	StripMatchingHostPort bool
-	GenerateRequestID     bool
+	// IgnorePortInHostMatching is the route configuration's ignore_port_in_host_matching.
+	IgnorePortInHostMatching bool
+	GenerateRequestID        bool
 	// Paths are normalize_path, merge_slashes and path_with_escaped_slashes_action, applied to every request
 	// before routing as Envoy's connection manager does (pathnorm.go); unset, the raw path is routed.
 	Paths PathSettings
@@ -47,6 +52,9 @@ type Config struct {
 
 	VirtualHosts []*VirtualHost
 	Clusters     map[string]*Cluster
+
+	// Warnings are what serve leaves out of the configuration, one line each (JSON path: what and why).
+	Warnings []string
 }
 
 // FilterConfig is the scope-gate Wasm filter of the bootstrap.
@@ -56,11 +64,15 @@ type FilterConfig struct {
 	ModuleFilename string // relative to the working directory, as in Envoy; "" when inline
 	ModuleWhere    string
 	ModuleInline   []byte
-	VMID           string
-	RootID         string
-	PluginName     string
-	Configuration  []byte
-	VMConfig       []byte
+	// ModuleRemoteURI and ModuleRemoteSHA256 are vm_config.code.remote: serve fetches nothing, the module must
+	// be given (UseModule) and have that digest.
+	ModuleRemoteURI    string
+	ModuleRemoteSHA256 string
+	VMID               string
+	RootID             string
+	PluginName         string
+	Configuration      []byte
+	VMConfig           []byte
 	// FailurePolicy is FAIL_CLOSED (also for an unset policy, as Envoy resolves it) or FAIL_RELOAD;
 	// ReloadBaseInterval is reload_config.backoff.base_interval (Envoy's default 1 s), used with FAIL_RELOAD.
 	FailurePolicy      wasmv3.FailurePolicy
@@ -113,7 +125,7 @@ const envoyRouteTimeout = 15 * time.Second
 
 // Load reads a bootstrap file and compiles it. Errors are one line: the file, the JSON path, what is wrong.
 func Load(path string) (*Config, error) {
-	b, err := envoyconfig.LoadBootstrap(path)
+	b, notes, err := envoyconfig.LoadConfig(path)
 	if err != nil {
 		return nil, err
 	}
@@ -121,16 +133,18 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	cfg.Warnings = append(notes, cfg.Warnings...)
 	return cfg, nil
 }
 
 // Compile turns a parsed (and Envoy-validated) bootstrap into a Config, refusing every field serve does not
 // implement. Errors start with the JSON path of the offending field.
 func Compile(b *bootstrapv3.Bootstrap) (*Config, error) {
-	if err := checkSupported(b, "$"); err != nil {
+	b, warnings := reduce(b)
+	if err := checkSupported(b, "$", &warnings); err != nil {
 		return nil, err
 	}
-	cfg := &Config{AdminAddress: "127.0.0.1:9901", GenerateRequestID: true, Clusters: map[string]*Cluster{}}
+	cfg := &Config{AdminAddress: "127.0.0.1:9901", GenerateRequestID: true, Clusters: map[string]*Cluster{}, Warnings: warnings}
 	if a := b.GetAdmin().GetAddress(); a != nil {
 		addr, err := socketAddress(a, "$.admin.address")
 		if err != nil {
@@ -254,6 +268,7 @@ func compileHCM(cfg *Config, b *bootstrapv3.Bootstrap, hcm *hcmv3.HttpConnection
 		return fmt.Errorf("%s: no route_config: serve needs static routes (rds and scoped_routes are not supported)", hp)
 	}
 	rcp := hp + ".route_config"
+	cfg.IgnorePortInHostMatching = rc.GetIgnorePortInHostMatching()
 	base, err := disabled(rc.GetTypedPerFilterConfig(), rcp, f.HTTPFilterName, f.DisabledByDefault)
 	if err != nil {
 		return err
@@ -309,6 +324,14 @@ func compileFilter(cfg *Config, f *envoyconfig.Filter) error {
 	}
 	local := vm.GetCode().GetLocal()
 	mp := cp + ".vm_config.code.local"
+	if remote := vm.GetCode().GetRemote(); remote != nil {
+		// Istio and Envoy Gateway hand Envoy the module by URL (Envoy Gateway: its own Wasm cache; Istio:
+		// istio-agent rewrites it to a local file). serve fetches nothing: the module is given with -module and
+		// must have the configured digest, as Envoy demands (RemoteAsyncDataSource.sha256).
+		cfg.Filter.ModuleRemoteSHA256 = remote.GetSha256()
+		cfg.Filter.ModuleRemoteURI = remote.GetHttpUri().GetUri()
+		cfg.Filter.ModuleWhere = cp + ".vm_config.code.remote"
+	}
 	switch s := local.GetSpecifier().(type) {
 	case *corev3.DataSource_Filename:
 		cfg.Filter.ModuleFilename = s.Filename
@@ -320,7 +343,10 @@ func compileFilter(cfg *Config, f *envoyconfig.Filter) error {
 		cfg.Filter.ModuleInline = []byte(s.InlineString)
 		mp += ".inline_string"
 	default:
-		return fmt.Errorf("%s: missing: serve loads the module from a local filename or inline bytes", mp)
+		if cfg.Filter.ModuleRemoteURI == "" {
+			return fmt.Errorf("%s: missing: serve loads the module from a local filename or inline bytes", mp)
+		}
+		mp = cfg.Filter.ModuleWhere
 	}
 	vmConf, err := envoyconfig.PluginConfiguration(vm.GetConfiguration())
 	if err != nil {
@@ -332,11 +358,14 @@ func compileFilter(cfg *Config, f *envoyconfig.Filter) error {
 		ModuleFilename: cfg.Filter.ModuleFilename,
 		ModuleInline:   cfg.Filter.ModuleInline,
 		ModuleWhere:    mp,
-		VMID:           vm.GetVmId(),
-		RootID:         p.GetRootId(),
-		PluginName:     p.GetName(),
-		Configuration:  f.Configuration,
-		VMConfig:       vmConf,
+
+		ModuleRemoteURI:    cfg.Filter.ModuleRemoteURI,
+		ModuleRemoteSHA256: cfg.Filter.ModuleRemoteSHA256,
+		VMID:               vm.GetVmId(),
+		RootID:             p.GetRootId(),
+		PluginName:         p.GetName(),
+		Configuration:      f.Configuration,
+		VMConfig:           vmConf,
 
 		FailurePolicy:      failPolicy,
 		ReloadBaseInterval: reloadBase,
@@ -419,7 +448,7 @@ func disabled(tpfc map[string]*anypb.Any, where, filterName string, inherited bo
 	if err := a.UnmarshalTo(fc); err != nil {
 		return false, fmt.Errorf("%s: %v", where, err)
 	}
-	if fc.GetConfig() != nil {
+	if !envoyconfig.EmptyFilterConfig(fc.GetConfig()) {
 		return false, fmt.Errorf("%s.config: the Wasm filter has no per-route configuration: leave config empty and use route metadata", where)
 	}
 	return fc.GetDisabled(), nil
@@ -488,4 +517,23 @@ func blockRequirement(pc *policy.Policy, md *corev3.Metadata) *policy.Requiremen
 	}
 	req, _, _ := envoyconfig.BlockRequirement(pc, st.AsMap())
 	return req
+}
+
+// UseModule gives serve the module of a configuration that names it by URL (vm_config.code.remote): the
+// file's SHA-256 must be the configured one, as Envoy checks a fetched module; a configuration whose module
+// is local keeps it, and then -module is refused rather than silently ignored.
+func (c *Config) UseModule(path string) error {
+	if c.Filter.ModuleRemoteURI == "" {
+		return fmt.Errorf("-module %s: the configuration loads its module from %s, not from a URL", path, c.Filter.ModuleWhere)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("-module: %v", err)
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); c.Filter.ModuleRemoteSHA256 != "" && got != c.Filter.ModuleRemoteSHA256 {
+		return fmt.Errorf("%s.sha256: the configuration wants module %s, -module %s has %s (Envoy refuses a module whose digest differs)", c.Filter.ModuleWhere, c.Filter.ModuleRemoteSHA256, path, got)
+	}
+	c.Filter.ModuleFilename, c.Filter.ModuleInline = path, nil
+	return nil
 }

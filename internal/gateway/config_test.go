@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,12 +178,12 @@ func TestUnsupportedIsAnError(t *testing.T) {
 			route + ".match.headers[0].range_match", "not supported by serve"},
 		{"rds", withoutRoutes(`rds: {route_config_name: r, config_source: {ads: {}}}`),
 			hcm + ".rds", "not supported by serve"},
-		{"access log on the connection manager", at("#HCM", `
-access_log:
-- name: envoy.access_loggers.stdout
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog`),
-			hcm + ".access_log", "not supported by serve"},
+		{"local replies rewritten by the connection manager", at("#HCM", `
+local_reply_config:
+  mappers:
+  - filter: {status_code_filter: {comparison: {op: EQ, value: {default_value: 401, runtime_key: k}}}}
+    status_code: 200`),
+			hcm + ".local_reply_config", "not supported by serve"},
 		{"upstream TLS", at("#CLUSTER", `
 transport_socket:
   name: envoy.transport_sockets.tls
@@ -197,21 +198,6 @@ transport_socket:
 			hcm + ".http_filters[0].typed_config.config.fail_open", "serve never fails open"},
 		{"FAIL_OPEN", swap("failure_policy: FAIL_CLOSED", "failure_policy: FAIL_OPEN"),
 			hcm + ".http_filters[0].typed_config.config.failure_policy", "FAIL_OPEN is not supported by serve (FAIL_CLOSED or FAIL_RELOAD"},
-		{"second listener", at("#LISTENERS", `
-- name: other
-  address: {socket_address: {address: 127.0.0.1, port_value: 0}}
-  filter_chains:
-  - filters:
-    - name: hcm
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-        stat_prefix: other
-        route_config: {}
-        http_filters:
-        - name: envoy.filters.http.router
-          typed_config:
-            "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`),
-			"$.static_resources.listeners[1]", "serve runs exactly one listener"},
 		{"per-route config for another filter", at("#ROUTE", `
 typed_per_filter_config:
   envoy.filters.http.cors:
@@ -343,6 +329,71 @@ static_resources:
 		}
 		if got != c.want {
 			t.Errorf("%s %s%s %v: route %q, want %q", c.method, c.host, c.path, c.headers, got, c.want)
+		}
+	}
+}
+
+// TestOtherListenersLeftOut: a listener without the scope-gate filter (Envoy Gateway's readiness and stats
+// listeners) is not served, with one warning naming it: serve answers nothing there, so nothing goes through
+// unchecked.
+func TestOtherListenersLeftOut(t *testing.T) {
+	doc := splice(t, baseYAML, "#LISTENERS", `
+- name: other
+  address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+  filter_chains:
+  - filters:
+    - name: hcm
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+        stat_prefix: other
+        route_config: {}
+        http_filters:
+        - name: envoy.filters.http.router
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`)
+	b, err := envoyconfig.ParseBootstrap([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Compile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `$.static_resources.listeners[1] ("other"): not served: it carries no scope-gate filter`
+	if !slices.Contains(cfg.Warnings, want) {
+		t.Errorf("warnings %q, want %q", cfg.Warnings, want)
+	}
+}
+
+// TestIgnoredFieldsWarn: a field that does not change a decision (an access log) is left out with one
+// warning line naming it, and does not stop serve.
+func TestIgnoredFieldsWarn(t *testing.T) {
+	doc := splice(t, baseYAML, "#HCM", `
+access_log:
+- name: envoy.access_loggers.stdout
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog`)
+	b, err := envoyconfig.ParseBootstrap([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Compile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "$.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log: ignored: the connection manager's access log"
+	if !slices.Contains(cfg.Warnings, want) {
+		t.Errorf("warnings %q, want %q", cfg.Warnings, want)
+	}
+}
+
+// TestIgnoredNeverShadowsSupported: a field serve implements must never be skipped as ignored.
+func TestIgnoredNeverShadowsSupported(t *testing.T) {
+	for msg, fields := range ignored {
+		for f := range fields {
+			if supportedSets[msg][f] {
+				t.Errorf("%s.%s is both supported and ignored", msg, f)
+			}
 		}
 	}
 }

@@ -150,6 +150,9 @@ func (g *Gateway) serve(srv *http.Server, ln net.Listener) {
 }
 
 func readModule(f FilterConfig) ([]byte, error) {
+	if f.ModuleFilename == "" && f.ModuleInline == nil && f.ModuleRemoteURI != "" {
+		return nil, fmt.Errorf("%s: the module is fetched from %s: serve fetches nothing, give it with -module FILE", f.ModuleWhere, f.ModuleRemoteURI)
+	}
 	if f.ModuleFilename == "" {
 		return f.ModuleInline, nil
 	}

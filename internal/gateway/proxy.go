@@ -141,6 +141,13 @@ func (g *Gateway) route(r *http.Request, view *requestView) *Route {
 			}
 		}
 	}
+	if g.cfg.IgnorePortInHostMatching {
+		// RouteConfiguration.ignore_port_in_host_matching: the port is left out of the virtual host lookup
+		// only; the Host header the filter and upstream see keeps it.
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+	}
 	vh := findVirtualHost(g.cfg.VirtualHosts, host)
 	if vh == nil {
 		return nil

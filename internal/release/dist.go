@@ -9,12 +9,13 @@ import (
 
 // DigestPlaceholder stands for the image manifest digest in the Istio and Envoy Gateway examples
 // (envoy/istio/wasmplugin.yaml, envoy/envoy-gateway/extensionpolicy.yaml), always inside a quoted YAML string:
-// `sha256: "SCOPE_GATE_IMAGE_SHA256"`. `make dist` writes copies with the digest in its place to
-// build/dist/examples/. The placeholder is not 64 hex digits, so the meshes' CRD validation refuses a file
-// applied without it filled in (Istio's pattern (^$|^[a-f0-9]{64}$), istio/api extensions/v1alpha1/wasm.proto;
-// Envoy Gateway's ^[a-f0-9]{64}$, envoyproxy/gateway v1.9.0 api/v1alpha1/wasm_types.go), and
-// `scope-gate check` reports it.
-const DigestPlaceholder = "SCOPE_GATE_IMAGE_SHA256"
+// `sha256: "000…0"` (64 zeros). `make dist` writes copies with the digest in its place to
+// build/dist/examples/. The placeholder is 64 hex digits, so the examples pass the meshes' CRD validation and
+// their own translators unchanged (Istio's pattern (^$|^[a-f0-9]{64}$), istio/api extensions/v1alpha1/wasm.proto;
+// Envoy Gateway's ^[a-f0-9]{64}$, envoyproxy/gateway v1.9.0 api/v1alpha1/wasm_types.go); a file applied
+// unfilled fails closed when the mesh fetches the module, whose digest is never all zeros (istio-agent then
+// installs a deny-all filter, Envoy Gateway rejects the policy: envoy/README.md).
+const DigestPlaceholder = "0000000000000000000000000000000000000000000000000000000000000000"
 
 var hex64 = regexp.MustCompile(`^[a-f0-9]{64}$`)
 
