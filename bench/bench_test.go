@@ -73,7 +73,7 @@ func BenchmarkFilter(b *testing.B) {
 	}
 }
 
-// BenchmarkFloor is the reference floor module (issue 16) in the same host with the allow_scoped request.
+// BenchmarkFloor is the reference floor module (PERFORMANCE.md) in the same host with the allow_scoped request.
 func BenchmarkFloor(b *testing.B) {
 	for _, p := range Profiles {
 		b.Run(string(p), suite.Floor(p).Bench)

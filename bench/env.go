@@ -36,7 +36,7 @@ type Env struct {
 	WasmPath string
 	Wasm     []byte // build/scope-gate.wasm
 	Noop     []byte // bench/testdata/noop, built by Setup
-	Floor    []byte // bench/testdata/floor, built by Setup: the reference of issue 16
+	Floor    []byte // bench/testdata/floor, built by Setup: the reference the filter is measured against
 	Probe    []byte // the filter built with -tags scopegate_allocprobe (guest allocation counters), by Setup
 	Table    *scenarios.File
 	CacheDir string // shared wazero compilation cache of this run

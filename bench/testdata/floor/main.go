@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command floor is the reference the filter's request path is measured against (issue 16): a proxy-wasm
+// Command floor is the reference the filter's request path is measured against (PERFORMANCE.md): a proxy-wasm
 // module in plain standard Go (//go:wasmexport, //go:wasmimport, no SDK, no bridge) that makes the same
 // essential host calls as the filter's allowed path, and nothing else, without allocating:
 //
