@@ -32,8 +32,8 @@ func ParseHex(s string) (Hash, bool) {
 		return h, false
 	}
 	for i := range h {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
+		hi, ok1 := HexDigit(s[2*i])
+		lo, ok2 := HexDigit(s[2*i+1])
 		if !ok1 || !ok2 {
 			return Hash{}, false
 		}
@@ -42,7 +42,7 @@ func ParseHex(s string) (Hash, bool) {
 	return h, true
 }
 
-// hexString and unhex replace encoding/hex, which imports fmt (for one error message) and would link fmt,
+// hexString and HexDigit replace encoding/hex, which imports fmt (for one error message) and would link fmt,
 // reflect and os into the module.
 func hexString(b []byte) string {
 	const digits = "0123456789abcdef"
@@ -53,7 +53,9 @@ func hexString(b []byte) string {
 	return string(out)
 }
 
-func unhex(c byte) (byte, bool) {
+// HexDigit is the value of one hex digit, either case; false for any other byte. Shared by every decoder
+// of hex and percent-escapes in the tree (token hashes, request paths).
+func HexDigit(c byte) (byte, bool) {
 	switch {
 	case c >= '0' && c <= '9':
 		return c - '0', true

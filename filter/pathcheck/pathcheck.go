@@ -5,13 +5,17 @@
 // merge slashes or drop ";" parameters. When the two readings differ, a request can match a public route at
 // the edge and reach a protected resource upstream (Envoy CVE-2019-9901, Istio CVE-2021-31920). The filter
 // therefore refuses, on every route, a path whose reading depends on such rules: it is the second layer
-// behind Envoy's own normalization (docs/path-confusion.md).
+// behind Envoy's own normalization (docs/spec.md §5 step 0; README "Path confusion: the two layers").
 //
 // Check is pure, allocation-free for paths without percent-escapes, and allocates only for a percent-encoded
 // path longer than its stack buffer.
 package pathcheck
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/scope-gate/scope-gate/filter/digest"
+)
 
 // Rules relaxes individual checks for APIs that really need them. The zero value is strict.
 type Rules struct {
@@ -244,16 +248,14 @@ func decodeInPlace(b []byte) []byte {
 	return b[:w]
 }
 
+// isHex reports whether c is a hex digit.
 func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	_, ok := digest.HexDigit(c)
+	return ok
 }
 
+// unhex is the value of a byte isHex accepted.
 func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
+	v, _ := digest.HexDigit(c)
+	return v
 }

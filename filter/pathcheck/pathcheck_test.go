@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// corpus is the path-confusion corpus (docs/path-confusion.md): each row is a :path a client can send, and
+// corpus is the path-confusion corpus (docs/spec.md §5 step 0): each row is a :path a client can send, and
 // what the strict check says of it. The protected route in mind is /openapi/v1/apps behind the public
 // prefix /openapi/v1/oauth/device/.
 var corpus = []struct {

@@ -1,8 +1,8 @@
 package validator
 
 import (
+	"github.com/scope-gate/scope-gate/filter/internal/fixture"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/scope-gate/scope-gate/filter/confjson"
@@ -10,18 +10,18 @@ import (
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
-// Reference backend tokens (prefix + 43 base64url characters) used across the tests.
+// The shared fixtures (filter/internal/fixture), under the names these tests use.
 var (
-	accountToken  = "dfoa_" + strings.Repeat("A", 43)
-	ssoToken      = "dfoe_" + strings.Repeat("B", 43)
-	scopedToken   = "dfoa_" + strings.Repeat("C", 43) // carries its own scopes in the static table
-	expiredToken  = "dfoa_" + strings.Repeat("D", 43)
-	unknownToken  = "dfoa_" + strings.Repeat("E", 43)
-	serviceKey    = "app-" + strings.Repeat("F", 24)
-	futureExpires = int64(4102444800) // 2100-01-01
-	pastExpires   = int64(946684800)  // 2000-01-01
-	now           = int64(1795000000)
+	accountToken  = fixture.AccountToken
+	ssoToken      = fixture.SSOToken
+	scopedToken   = fixture.ScopedToken
+	expiredToken  = fixture.ExpiredToken
+	unknownToken  = fixture.UnknownToken
+	futureExpires = fixture.FutureExpires
+	now           = fixture.Now
 )
+
+func referenceConfig() string { return fixture.ReferenceConfig() }
 
 func hashOf(tok string) digest.Hash { return digest.Sum(tok) }
 
@@ -55,22 +55,3 @@ func mustParse(t testing.TB, js string) *testConfig {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func hashHex(tok string) string { return digest.Sum(tok).Hex() }
-
-// referenceConfig is the reference backend's setup: dfoa_/dfoe_ kinds and a static table.
-func referenceConfig() string {
-	return `{
-  "token_kinds": [
-    {"prefix": "dfoa_", "subject_type": "account", "scopes": ["full"]},
-    {"prefix": "dfoe_", "subject_type": "external_sso", "scopes": ["apps:run", "apps:read:permitted-external"]}
-  ],
-  "validator": {"type": "static", "tokens": [
-    {"sha256": "` + hashHex(accountToken) + `", "subject": "user@example.com"},
-    {"sha256": "` + hashHex(ssoToken) + `", "subject": "sso@example.com", "expires_at": ` + itoa(futureExpires) + `},
-    {"sha256": "` + strings.ToUpper(hashHex(scopedToken)) + `", "subject": "narrow", "scopes": ["apps:read", "workspace:read"]},
-    {"sha256": "` + hashHex(expiredToken) + `", "subject": "old", "expires_at": ` + itoa(pastExpires) + `},
-    {"sha256": "` + hashHex(serviceKey) + `", "subject": "service"}
-  ]}
-}`
-}

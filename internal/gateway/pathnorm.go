@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/scope-gate/scope-gate/filter/digest"
 	"strings"
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -239,18 +240,6 @@ func isDot(s string, i int) int {
 
 func isSlash(c byte) bool { return c == '/' || c == '\\' }
 
-func hexVal(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
 const upperHex = "0123456789ABCDEF"
 
 // canonicalizePath follows googleurl's DoPath/DoPartialPath on 8-bit input: a '/' is prepended when the path
@@ -309,8 +298,8 @@ func canonicalizePath(in string) (string, bool) {
 			out = append(out, '/')
 		case c == '%':
 			if i+2 < len(in) {
-				hi, ok1 := hexVal(in[i+1])
-				lo, ok2 := hexVal(in[i+2])
+				hi, ok1 := digest.HexDigit(in[i+1])
+				lo, ok2 := digest.HexDigit(in[i+2])
 				if ok1 && ok2 {
 					v := hi<<4 | lo
 					switch f := pathChars[v]; {
