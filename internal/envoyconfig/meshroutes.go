@@ -84,7 +84,10 @@ func MeshVirtualHosts(docs []*Document) ([]MeshVirtualHost, error) {
 // TranslateRouteMatch: uri exact → path, prefix → prefix (byte-wise, not segment-wise), regex → safe_regex,
 // ignoreUriCase → case_sensitive false, method → a ":method" header matcher; no match block → prefix "/").
 // The requirement is the EnvoyFilter block merged into the route of that name, else the WasmPlugin's routes
-// map, else default_route (Istio writes no virtual host metadata).
+// map, else default_route (Istio writes no virtual host metadata). With one VirtualService per host the
+// http[] order is the Envoy order: Istio stops translating a VirtualService at its first catch-all route
+// (BuildHTTPRoutesForVirtualService) and moves catch-all routes to the end of a gateway's virtual host
+// (SortVHostRoutes, pilot/pkg/networking/core/gateway.go), neither of which changes the first match.
 func istioVirtualHosts(wasm, filters, services []*Document) ([]MeshVirtualHost, error) {
 	var plugins []plugin
 	for _, d := range wasm {
