@@ -154,7 +154,7 @@ func TestRoutesCommand(t *testing.T) {
 		{"several virtual hosts need -virtual-host", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/envoy.yaml"}, 1,
 			[]string{"error: openapi: ../../envoy/envoy.yaml: 2 virtual hosts (api, admin): choose one with -virtual-host", "1 error(s)"}, nil},
 		{"a VirtualService without its WasmPlugin is refused, not passed", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/istio/virtualservice.yaml"}, 1,
-			[]string{"error: openapi: ../../envoy/istio/virtualservice.yaml: Istio: 0 valid scope-gate WasmPlugins among the inputs: the OpenAPI comparison needs exactly one", "1 error(s)"}, nil},
+			[]string{"error: openapi: ../../envoy/istio/virtualservice.yaml: 0 valid scope-gate WasmPlugins among the inputs (Istio): the OpenAPI comparison needs exactly one", "1 error(s)"}, nil},
 		{"the Istio example against the reference backend", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json",
 			"../../envoy/istio/envoyfilter.yaml", "../../envoy/istio/path-normalization.yaml", "../../envoy/istio/virtualservice.yaml", "../../envoy/istio/wasmplugin.yaml"}, 0, nil, nil},
 		{"the Envoy Gateway example against the reference backend", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json",

@@ -96,14 +96,14 @@ func istioVirtualHosts(wasm, filters, services []*Document) ([]MeshVirtualHost, 
 		}
 	}
 	if len(plugins) != 1 {
-		return nil, fmt.Errorf("Istio: %d valid scope-gate WasmPlugins among the inputs: the OpenAPI comparison needs exactly one", len(plugins))
+		return nil, fmt.Errorf("%d valid scope-gate WasmPlugins among the inputs (Istio): the OpenAPI comparison needs exactly one", len(plugins))
 	}
 	cfg := plugins[0].cfg
 	if m := at(plugins[0].doc.Object, "spec", "match"); m != nil {
 		return nil, fmt.Errorf("%s: %s: the plugin applies to some traffic only; the comparison cannot tell which", plugins[0].doc.File, plugins[0].doc.where("spec.match"))
 	}
 	if len(services) == 0 {
-		return nil, fmt.Errorf("Istio: no VirtualService among the inputs: no route to compare")
+		return nil, fmt.Errorf("no VirtualService among the inputs (Istio): no route to compare")
 	}
 	// Istio merges the VirtualServices of one host into one virtual host ordered by creation time, which a
 	// file does not carry.
@@ -247,14 +247,14 @@ func gatewayVirtualHosts(eep, httpRoutes, gateways []*Document) ([]MeshVirtualHo
 		plugins = append(plugins, checkExtensionPolicy(&Report{}, d)...)
 	}
 	if len(plugins) != 1 {
-		return nil, fmt.Errorf("Envoy Gateway: %d valid scope-gate wasm extensions among the inputs: the OpenAPI comparison needs exactly one", len(plugins))
+		return nil, fmt.Errorf("%d valid scope-gate wasm extensions among the inputs (Envoy Gateway): the OpenAPI comparison needs exactly one", len(plugins))
 	}
 	p := plugins[0]
 	if at(p.doc.Object, "spec", "targetSelectors") != nil {
 		return nil, fmt.Errorf("%s: %s: the comparison reads targetRefs only", p.doc.File, p.doc.where("spec.targetSelectors"))
 	}
 	if len(httpRoutes) == 0 {
-		return nil, fmt.Errorf("Envoy Gateway: no HTTPRoute among the inputs: no route to compare")
+		return nil, fmt.Errorf("no HTTPRoute among the inputs (Envoy Gateway): no route to compare")
 	}
 	byHost := map[string]*MeshVirtualHost{}
 	owner := map[string]*Document{}
