@@ -16,8 +16,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		"report a connection manager that runs scope-gate without normalize_path, merge_slashes and\n"+
 			"path_with_escaped_slashes_action (REJECT_REQUEST or UNESCAPE_AND_REDIRECT) as a warning, not an\n"+
 			"error: only when routes must see raw paths and the filter's own refusal of ambiguous paths is relied on")
-	spec := fs.String("openapi", "", "also compare the bootstraps' routes with this OpenAPI document, operation by operation")
-	vhost := fs.String("virtual-host", "", "with -openapi: the virtual host to compare (default: the only one)")
+	spec := fs.String("openapi", "", "also compare the routes of the bootstraps and of the Istio / Envoy Gateway resources with this OpenAPI document, operation by operation")
+	vhost := fs.String("virtual-host", "", "with -openapi: the virtual host to compare, a bootstrap's virtual host name or a mesh's hostname (default: the only one)")
 	var of openapiFlags
 	of.register(fs)
 	fs.Usage = func() {

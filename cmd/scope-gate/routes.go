@@ -175,13 +175,12 @@ func checkOpenAPI(spec string, of *openapiFlags, vhost string, files []string, s
 	for _, w := range res.Warnings {
 		fmt.Fprintln(stdout, "warning: "+w)
 	}
-	for _, file := range files {
-		e, err := openapi.LoadEdge(file, vhost)
-		if err != nil {
-			fmt.Fprintln(stdout, "error: openapi:", err)
-			errors++
-			continue
-		}
+	edges, errs := openapi.LoadEdges(files, vhost)
+	for _, err := range errs {
+		fmt.Fprintln(stdout, "error: openapi:", err)
+		errors++
+	}
+	for _, e := range edges {
 		for _, f := range openapi.Compare(res, e) {
 			fmt.Fprintln(stdout, f.String())
 			if f.Error {

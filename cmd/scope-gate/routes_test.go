@@ -153,8 +153,12 @@ func TestRoutesCommand(t *testing.T) {
 		{"check the demo's /openapi/v1 routes against the reference document", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "-virtual-host", "api", "../../envoy/envoy.yaml"}, 0, nil, nil},
 		{"several virtual hosts need -virtual-host", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/envoy.yaml"}, 1,
 			[]string{"error: openapi: ../../envoy/envoy.yaml: 2 virtual hosts (api, admin): choose one with -virtual-host", "1 error(s)"}, nil},
-		{"Istio resources are refused, not passed", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/istio/virtualservice.yaml"}, 1,
-			[]string{"error: openapi: ../../envoy/istio/virtualservice.yaml: Istio and Envoy Gateway resources are not compared"}, nil},
+		{"a VirtualService without its WasmPlugin is refused, not passed", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/istio/virtualservice.yaml"}, 1,
+			[]string{"error: openapi: ../../envoy/istio/virtualservice.yaml: 0 valid scope-gate WasmPlugins among the inputs (Istio): the OpenAPI comparison needs exactly one", "1 error(s)"}, nil},
+		{"the Istio example against the reference backend", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json",
+			"../../envoy/istio/envoyfilter.yaml", "../../envoy/istio/path-normalization.yaml", "../../envoy/istio/virtualservice.yaml", "../../envoy/istio/wasmplugin.yaml"}, 0, nil, nil},
+		{"the Envoy Gateway example against the reference backend", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json",
+			"../../envoy/envoy-gateway/extensionpolicy.yaml", "../../envoy/envoy-gateway/httproute.yaml"}, 0, nil, nil},
 		{"check against the reference backend", []string{"check", "-q", "-openapi", "../../envoy/reference-backend.openapi.json", "../../envoy/reference-backend.yaml"}, 0, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

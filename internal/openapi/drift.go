@@ -19,7 +19,6 @@ import (
 type Edge struct {
 	File        string
 	VirtualHost string
-	cfg         *policy.Policy
 	routes      []edgeRoute
 }
 
@@ -30,11 +29,97 @@ type edgeRoute struct {
 	off   bool // the filter is disabled on the route: nothing is checked
 }
 
+// LoadEdges reads the files `check -openapi` compares: each Envoy bootstrap (or config dump) on its own, and
+// the Istio and Envoy Gateway resources of every Kubernetes file together, since a mesh's configuration
+// spans files (WasmPlugin, VirtualService and EnvoyFilter; EnvoyExtensionPolicy, HTTPRoute and Gateway).
+// vhostName selects the virtual host (a bootstrap's virtual host name, a mesh's hostname); empty means the
+// only one. A file that cannot be compared is an error: it must not look like one without drift.
+func LoadEdges(files []string, vhostName string) ([]*Edge, []error) {
+	var edges []*Edge
+	var errs []error
+	var docs []*envoyconfig.Document
+	var kubeFiles []string
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if envoyconfig.IsKubernetes(data) {
+			d, r := envoyconfig.ParseDocuments(file, data)
+			if r.Errors() > 0 {
+				errs = append(errs, fmt.Errorf("%s: not read as Kubernetes resources (see the check's errors)", file))
+				continue
+			}
+			docs = append(docs, d...)
+			kubeFiles = append(kubeFiles, file)
+			continue
+		}
+		e, err := LoadEdge(file, vhostName)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		edges = append(edges, e)
+	}
+	if len(kubeFiles) > 0 {
+		es, err := meshEdges(docs, vhostName)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", strings.Join(kubeFiles, ", "), err))
+		}
+		edges = append(edges, es...)
+	}
+	return edges, errs
+}
+
+// meshEdges turns the virtual hosts envoyconfig models for the meshes' resources into edges, one per
+// platform: the only virtual host of that platform, or the one serving vhostName.
+func meshEdges(docs []*envoyconfig.Document, vhostName string) ([]*Edge, error) {
+	vhs, err := envoyconfig.MeshVirtualHosts(docs)
+	if err != nil {
+		return nil, err
+	}
+	var platforms []string
+	byPlatform := map[string][]envoyconfig.MeshVirtualHost{}
+	for _, vh := range vhs {
+		if byPlatform[vh.Platform] == nil {
+			platforms = append(platforms, vh.Platform)
+		}
+		byPlatform[vh.Platform] = append(byPlatform[vh.Platform], vh)
+	}
+	var edges []*Edge
+	for _, pl := range platforms {
+		var chosen *envoyconfig.MeshVirtualHost
+		var names []string
+		for i, vh := range byPlatform[pl] {
+			names = append(names, vh.Name)
+			if (vhostName == "" && len(byPlatform[pl]) == 1) || slices.Contains(strings.Split(vh.Name, ","), vhostName) {
+				chosen = &byPlatform[pl][i]
+			}
+		}
+		if chosen == nil && vhostName == "" {
+			return nil, fmt.Errorf("%s: %d virtual hosts (%s): choose one with -virtual-host", pl, len(names), strings.Join(names, "; "))
+		}
+		if chosen == nil {
+			return nil, fmt.Errorf("%s: no virtual host serves %q (have %s)", pl, vhostName, strings.Join(names, "; "))
+		}
+		e := &Edge{File: chosen.File, VirtualHost: chosen.Name}
+		for _, rt := range chosen.Routes {
+			m, problem := RouteMatcher(rt.Match)
+			if problem != "" {
+				return nil, fmt.Errorf("%s: route %s: %s", pl, rt.Label, problem)
+			}
+			e.routes = append(e.routes, edgeRoute{name: rt.Label, match: m, req: rt.Requirement, off: rt.Off})
+		}
+		edges = append(edges, e)
+	}
+	return edges, nil
+}
+
 // LoadEdge reads the scope-gate filter and the named virtual host (or the only one) of a bootstrap.
 func LoadEdge(file, vhostName string) (*Edge, error) {
 	if data, err := os.ReadFile(file); err == nil && envoyconfig.IsKubernetes(data) {
-		// Refused rather than passed: a file that is not compared must not look like one without drift.
-		return nil, fmt.Errorf("%s: Istio and Envoy Gateway resources are not compared with an OpenAPI document yet: compare the bootstrap, or use the routes map (routes -format routes-map)", file)
+		return nil, fmt.Errorf("%s: Kubernetes resources are compared together by LoadEdges", file)
 	}
 	b, err := envoyconfig.LoadBootstrap(file)
 	if err != nil {
@@ -86,7 +171,7 @@ func LoadEdge(file, vhostName string) (*Edge, error) {
 		return nil, err
 	}
 	vhOff := disabled(vh.GetTypedPerFilterConfig(), f.HTTPFilterName, f.DisabledByDefault)
-	e := &Edge{File: file, VirtualHost: vh.GetName(), cfg: cfg}
+	e := &Edge{File: file, VirtualHost: vh.GetName()}
 	for i, rt := range vh.GetRoutes() {
 		name := rt.GetName()
 		label := name
@@ -228,7 +313,7 @@ func Compare(res *Result, e *Edge) []Finding {
 func compareOne(o *Operation, rt *edgeRoute) (loose, strict []string) {
 	if rt.off {
 		if !o.Public {
-			loose = append(loose, "the filter is disabled on the route, the document requires "+docString(o))
+			loose = append(loose, "the filter is disabled on the route, the document "+docString(o))
 		}
 		return
 	}
@@ -240,7 +325,7 @@ func compareOne(o *Operation, rt *edgeRoute) (loose, strict []string) {
 	}
 	if req.Public {
 		if !o.Public {
-			loose = append(loose, "the route is public, the document requires "+docString(o))
+			loose = append(loose, "the route is public, the document "+docString(o))
 		}
 		return
 	}
