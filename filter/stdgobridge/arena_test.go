@@ -159,3 +159,31 @@ func TestDecodePairs(t *testing.T) {
 		t.Fatal("a value without its NUL decoded")
 	}
 }
+
+// TestArenaNestedCallbackKeepsCallerResult: a host may run a nested callback of the guest while one of its
+// functions is in progress (proxy-wasm allows it), after it asked for the room of that function's result.
+// The nested callback's own host calls must not make the caller's result unreadable: the caller's call
+// window (begin) survives the nested callback. Without it the outer host call's answer is refused, and the
+// request fails with a 500 it did not deserve.
+func TestArenaNestedCallbackKeepsCallerResult(t *testing.T) {
+	for _, size := range []uint32{16, arenaChunk + 1} { // in the chunk, and oversized (kept in big)
+		var a arena
+		outer := a.enter()
+		a.begin()             // the caller's host call starts
+		result := a.alloc(16) // the host asks room for its answer...
+		if size > arenaChunk {
+			result = a.alloc(size)
+		}
+		inner := a.enter() // ...then runs a nested callback, which makes host calls of its own
+		a.begin()
+		a.alloc(8)
+		a.begin()
+		a.alloc(arenaChunk + 8)
+		a.leave(inner)
+		got, ok := a.take(addrOf(result), uint32(len(result)))
+		if !ok || len(got) != len(result) {
+			t.Fatalf("size %d: the caller's result was refused after a nested callback", size)
+		}
+		a.leave(outer)
+	}
+}
