@@ -9,8 +9,8 @@ import "unsafe"
 // So the room comes from one fixed chunk, handed out by bumping an offset, and the offset goes back when the
 // callback returns. The next callback reuses the same bytes.
 //
-// The GC-safety argument of the bridge (docs/rationale.md, "Standard Go, not TinyGo, through a bridge module", and "An allocation-free
-// request path") holds:
+// The GC-safety argument of the bridge (docs/rationale.md, "Standard Go, not TinyGo, through a bridge
+// module" and "An allocation-free request path") holds:
 //   - every byte handed to the host is referenced from Go for as long as the host may write it: the chunk is
 //     referenced by the package-level arena for the life of the VM, and an allocation too large for it
 //     (kept in big) stays referenced until the outermost callback returns, which is after the host call
