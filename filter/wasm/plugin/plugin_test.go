@@ -7,7 +7,9 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/pairs"
+	"github.com/scope-gate/scope-gate/filter/policy"
 )
 
 // These native tests run the glue under the SDK's proxytest emulator. They pin what the wasm scenario suite
@@ -136,5 +138,35 @@ func TestBodyHeldUntilTheDecision(t *testing.T) {
 	}
 	if action := pub.CallOnRequestBody(id, []byte("payload"), true); action != types.ActionContinue {
 		t.Fatalf("public body: %v, want Continue", action)
+	}
+}
+
+// A stream object released at proxy_on_delete is reused by the next stream with nothing of the previous
+// request: not its "released" flag (which lets body callbacks through), its flight, its parked check (the
+// JWT module keeps a token copy there) or its requirement. The emulator never reports deletes, so the
+// release is driven here as the bridge drives it: proxy_on_log, then proxy_on_delete.
+func TestReusedStreamObjectStartsClean(t *testing.T) {
+	p := &pluginContext{inflight: map[bearer.Hash]*flight{}}
+	h := p.NewHttpContext(7).(*httpContext)
+	f := &flight{p: p}
+	h.released, h.waiting, h.req = true, f, &policy.Requirement{Public: true}
+	h.check = policy.Check{Verdict: policy.NeedsValidation, Token: "tok-previous-request"}
+	h.headers = [][2]string{{"authorization", "Bearer tok-previous-request"}}
+	f.waiters = []*httpContext{h}
+	h.OnHttpStreamDone()
+	release(7)
+	if len(f.waiters) != 0 {
+		t.Fatalf("the released stream still waits on its flight: %d waiters", len(f.waiters))
+	}
+	next := p.NewHttpContext(8).(*httpContext)
+	if next != h {
+		t.Fatal("the released object was not reused (the test would prove nothing)")
+	}
+	if next.id != 8 || next.p != p || next.released || next.waiting != nil || next.req != nil || next.ended ||
+		next.check != (policy.Check{}) || next.headers != nil {
+		t.Fatalf("reused object carries the previous request: %+v", *next)
+	}
+	if a := next.OnHttpRequestBody(10, false); a != types.ActionPause {
+		t.Fatalf("body of a new stream before its decision: %v, want Pause", a)
 	}
 }
