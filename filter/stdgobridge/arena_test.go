@@ -1,8 +1,11 @@
 package stdgobridge
 
 import (
+	"errors"
 	"testing"
 	"unsafe"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
 func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
@@ -148,9 +151,11 @@ func TestDecodePairs(t *testing.T) {
 	if err != nil || len(got) != 3 || got[0] != [2]string{":path", "/a"} || got[1][1] != "Bearer x" || got[2] != [2]string{"empty", ""} {
 		t.Fatalf("decodePairs = %q, %v", got, err)
 	}
-	for cut := 4; cut < len(enc); cut++ {
-		if _, err := decodePairs(enc[:cut], nil); err == nil {
-			t.Fatalf("a map cut at %d of %d bytes decoded", cut, len(enc))
+	// Cut anywhere, even inside the count: an error, never a panic, and never "not found" (the plugin reads
+	// a missing map as "no headers": a truncated one must fail the request, not skip anti-spoofing).
+	for cut := 1; cut < len(enc); cut++ {
+		if _, err := decodePairs(enc[:cut], nil); err == nil || errors.Is(err, types.ErrorStatusNotFound) {
+			t.Fatalf("a map cut at %d of %d bytes: err %v, want an internal failure", cut, len(enc), err)
 		}
 	}
 	bad := append([]byte(nil), enc...)
