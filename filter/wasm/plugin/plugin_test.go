@@ -170,3 +170,38 @@ func TestReusedStreamObjectStartsClean(t *testing.T) {
 		t.Fatalf("body of a new stream before its decision: %v, want Pause", a)
 	}
 }
+
+// The remembered route block is keyed by its whole bytes and by the configuration it was decoded under: a
+// block that only shares a prefix with the remembered one, an empty block, and the same bytes under a new
+// configuration (a plugin update) each get their own requirement, never the remembered one.
+func TestBlockMemoNeverServesAnotherBlock(t *testing.T) {
+	cfg, err := policy.Parse([]byte(`{"validator":{"type":"static","tokens":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := policy.NewRequirementCache(cfg, 16)
+	var m blockMemo
+	scoped := pairs.EncodeStrings("required_scope", "apps:read")
+	if r := m.get(reqs, scoped); r.Problem != "" || r.ScopeText != "apps:read" {
+		t.Fatalf("scoped block: %+v", *r)
+	}
+	longer := append(append([]byte(nil), scoped...), "trailing"...) // the remembered bytes are its prefix
+	if r := m.get(reqs, longer); r.Problem == "" {
+		t.Fatalf("a block with trailing bytes got a decision: %+v", *r)
+	}
+	if r := m.get(reqs, scoped[:len(scoped)-1]); r.Problem == "" { // a prefix of the remembered bytes
+		t.Fatalf("a truncated block got a decision: %+v", *r)
+	}
+	public := pairs.EncodeStrings("auth", "none")
+	if r := m.get(reqs, public); !r.Public {
+		t.Fatalf("public block: %+v", *r)
+	}
+	if r := m.get(reqs, nil); r.Public || r.Problem == "" {
+		t.Fatalf("an empty block after a public one: %+v, want misconfigured", *r)
+	}
+	m.get(reqs, public)
+	other := policy.NewRequirementCache(cfg, 16) // a new configuration: same bytes, decoded again
+	if r := m.get(other, public); !r.Public || m.reqs != other {
+		t.Fatalf("after a configuration change: %+v, memo of the old cache kept", *r)
+	}
+}
