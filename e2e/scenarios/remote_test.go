@@ -224,6 +224,47 @@ func TestSingleFlightSurvivesCallerReset(t *testing.T) {
 	}
 }
 
+// TestAnswerNotAppliedToReusedStreamObject: stream objects are reused after proxy_on_delete
+// (filter/wasm/plugin, NewHttpContext). A stream that goes away while its validation is pending, and whose
+// object a new stream takes before that validation answers, must not hand the answer to the new stream: the
+// first token is revoked (401), the second is live, and the second stream must reach the upstream with its
+// own subject, after its own call.
+func TestAnswerNotAppliedToReusedStreamObject(t *testing.T) {
+	clk := testkit.NewClock(table.NowUnix)
+	srv := newCountingServer(t, 400*time.Millisecond, liveToken)
+	vm := remoteVM(t, remoteHost(t, clk, srv), fmt.Sprintf(forwardCfg, 100))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gone := vm.Start(ctx, bearerRequest("dfoa_gone_revoked"))
+	time.Sleep(50 * time.Millisecond) // the revoked token's call is dispatched; its 401 comes at ~400 ms
+	gone.ResetByClient()
+	if res, err := gone.Wait(ctx); err != nil || !res.ClientReset {
+		t.Fatalf("reset stream: %v %+v", err, res)
+	}
+	// The only stream object released so far is the reset stream's: this stream takes it, and is still
+	// waiting for its own answer (~450 ms) when the revoked token's 401 arrives.
+	next := vm.Start(ctx, bearerRequest("dfoa_next_one_live"))
+	res, err := next.Wait(ctx)
+	if err != nil || res.Response.Status != 200 || res.Upstream == nil {
+		t.Fatalf("new stream: %v status %d (%s)", err, res.Response.Status, body(res))
+	}
+	var subject string
+	for _, kv := range res.Upstream.Headers {
+		if kv[0] == "x-scope-gate-subject" {
+			subject = kv[1]
+		}
+	}
+	if subject != "one_live" {
+		t.Fatalf("upstream subject %q, want the new stream's own (one_live)", subject)
+	}
+	if n := srv.calls.Load(); n != 2 {
+		t.Fatalf("%d validator calls, want 2 (one per token)", n)
+	}
+	if vm.Failed() {
+		t.Fatal("VM failed")
+	}
+}
+
 func TestCacheEvictionBounded(t *testing.T) {
 	clk := testkit.NewClock(table.NowUnix)
 	srv := newCountingServer(t, 0, liveToken)

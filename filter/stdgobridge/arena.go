@@ -9,7 +9,8 @@ import "unsafe"
 // So the room comes from one fixed chunk, handed out by bumping an offset, and the offset goes back when the
 // callback returns. The next callback reuses the same bytes.
 //
-// The GC-safety argument of the bridge (docs/rationale.md, "The bridge and the garbage collector") holds:
+// The GC-safety argument of the bridge (docs/rationale.md, "Standard Go, not TinyGo, through a bridge
+// module" and "An allocation-free request path") holds:
 //   - every byte handed to the host is referenced from Go for as long as the host may write it: the chunk is
 //     referenced by the package-level arena for the life of the VM, and an allocation too large for it
 //     (kept in big) stays referenced until the outermost callback returns, which is after the host call
@@ -41,19 +42,25 @@ type arena struct {
 // (max_request_headers_kb), so one header map always fits, with room for a property and a cache entry.
 const arenaChunk = 96 << 10
 
+// mark is the arena's state when a callback began: where its room starts, and the window of the host call
+// in progress at that moment, if any (a nested callback runs inside a host call of its caller).
+type mark struct{ off, callOff, callBig int }
+
 // enter marks the start of a callback; the result goes to leave.
-func (a *arena) enter() int {
+func (a *arena) enter() mark {
 	a.depth++
-	return a.off
+	return mark{a.off, a.callOff, a.callBig}
 }
 
-// leave ends a callback: its room is free again. When the outermost callback returns, oversized buffers
-// are dropped too (the GC may collect them: no host call is in progress any more).
-func (a *arena) leave(mark int) {
+// leave ends a callback: its room is free again, and the window of the caller's host call is back (the
+// nested callback's own host calls moved it; without this the caller's answer, allocated before the nested
+// callback, would be refused by take). When the outermost callback returns, oversized buffers are dropped
+// too (the GC may collect them: no host call is in progress any more).
+func (a *arena) leave(m mark) {
 	a.depth--
-	a.off = mark
+	a.off, a.callOff, a.callBig = m.off, m.callOff, m.callBig
 	if a.depth <= 0 {
-		a.depth, a.off = 0, 0
+		a.depth, a.off, a.callOff, a.callBig = 0, 0, 0, 0
 		if len(a.big) > 0 {
 			clear(a.big)
 			a.big = a.big[:0]

@@ -1,8 +1,11 @@
 package stdgobridge
 
 import (
+	"errors"
 	"testing"
 	"unsafe"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
 func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
@@ -148,14 +151,44 @@ func TestDecodePairs(t *testing.T) {
 	if err != nil || len(got) != 3 || got[0] != [2]string{":path", "/a"} || got[1][1] != "Bearer x" || got[2] != [2]string{"empty", ""} {
 		t.Fatalf("decodePairs = %q, %v", got, err)
 	}
-	for cut := 4; cut < len(enc); cut++ {
-		if _, err := decodePairs(enc[:cut], nil); err == nil {
-			t.Fatalf("a map cut at %d of %d bytes decoded", cut, len(enc))
+	// Cut anywhere, even inside the count: an error, never a panic, and never "not found" (the plugin reads
+	// a missing map as "no headers": a truncated one must fail the request, not skip anti-spoofing).
+	for cut := 1; cut < len(enc); cut++ {
+		if _, err := decodePairs(enc[:cut], nil); err == nil || errors.Is(err, types.ErrorStatusNotFound) {
+			t.Fatalf("a map cut at %d of %d bytes: err %v, want an internal failure", cut, len(enc), err)
 		}
 	}
 	bad := append([]byte(nil), enc...)
 	bad[len(bad)-1] = 'x' // last NUL missing
 	if _, err := decodePairs(bad, nil); err == nil {
 		t.Fatal("a value without its NUL decoded")
+	}
+}
+
+// TestArenaNestedCallbackKeepsCallerResult: a host may run a nested callback of the guest while one of its
+// functions is in progress (proxy-wasm allows it), after it asked for the room of that function's result.
+// The nested callback's own host calls must not make the caller's result unreadable: the caller's call
+// window (begin) survives the nested callback. Without it the outer host call's answer is refused, and the
+// request fails with a 500 it did not deserve.
+func TestArenaNestedCallbackKeepsCallerResult(t *testing.T) {
+	for _, size := range []uint32{16, arenaChunk + 1} { // in the chunk, and oversized (kept in big)
+		var a arena
+		outer := a.enter()
+		a.begin()             // the caller's host call starts
+		result := a.alloc(16) // the host asks room for its answer...
+		if size > arenaChunk {
+			result = a.alloc(size)
+		}
+		inner := a.enter() // ...then runs a nested callback, which makes host calls of its own
+		a.begin()
+		a.alloc(8)
+		a.begin()
+		a.alloc(arenaChunk + 8)
+		a.leave(inner)
+		got, ok := a.take(addrOf(result), uint32(len(result)))
+		if !ok || len(got) != len(result) {
+			t.Fatalf("size %d: the caller's result was refused after a nested callback", size)
+		}
+		a.leave(outer)
 	}
 }

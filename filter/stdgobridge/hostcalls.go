@@ -120,7 +120,7 @@ func GetHttpRequestHeaderPairs(dst [][2]string) ([][2]string, error) {
 	if err := status(st); err != nil {
 		return dst[:0], err
 	}
-	if len(b) < 4 {
+	if len(b) == 0 {
 		return dst[:0], types.ErrorStatusNotFound
 	}
 	return decodePairs(b, dst[:0])
@@ -128,7 +128,12 @@ func GetHttpRequestHeaderPairs(dst [][2]string) ([][2]string, error) {
 
 // decodePairs reads the ABI's pairs encoding (u32 count, count x (u32 key size, u32 value size), then each
 // key and value followed by a NUL) with every length checked against buf.
+// A result too short to hold its count is malformed too: only an empty result means "no map" (NotFound),
+// which the plugin reads as a request without headers.
 func decodePairs(b []byte, dst [][2]string) ([][2]string, error) {
+	if len(b) < 4 {
+		return dst, types.ErrorInternalFailure
+	}
 	count := uint64(binary.LittleEndian.Uint32(b))
 	if count > uint64(len(b)-4)/10 { // each pair takes at least 8 bytes of sizes and 2 NULs
 		return dst, types.ErrorInternalFailure
@@ -172,7 +177,7 @@ func GetHttpCallResponseHeaders() ([][2]string, error) {
 	if err := status(st); err != nil {
 		return nil, err
 	}
-	if len(b) < 4 {
+	if len(b) == 0 {
 		return nil, types.ErrorStatusNotFound
 	}
 	return decodePairs(b, nil)

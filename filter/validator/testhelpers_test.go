@@ -2,7 +2,6 @@ package validator
 
 import (
 	"github.com/scope-gate/scope-gate/filter/internal/fixture"
-	"strconv"
 	"testing"
 
 	"github.com/scope-gate/scope-gate/filter/confjson"
@@ -53,5 +52,3 @@ func mustParse(t testing.TB, js string) *testConfig {
 	}
 	return c
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -7,7 +7,9 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/pairs"
+	"github.com/scope-gate/scope-gate/filter/policy"
 )
 
 // These native tests run the glue under the SDK's proxytest emulator. They pin what the wasm scenario suite
@@ -136,5 +138,70 @@ func TestBodyHeldUntilTheDecision(t *testing.T) {
 	}
 	if action := pub.CallOnRequestBody(id, []byte("payload"), true); action != types.ActionContinue {
 		t.Fatalf("public body: %v, want Continue", action)
+	}
+}
+
+// A stream object released at proxy_on_delete is reused by the next stream with nothing of the previous
+// request: not its "released" flag (which lets body callbacks through), its flight, its parked check (the
+// JWT module keeps a token copy there) or its requirement. The emulator never reports deletes, so the
+// release is driven here as the bridge drives it: proxy_on_log, then proxy_on_delete.
+func TestReusedStreamObjectStartsClean(t *testing.T) {
+	p := &pluginContext{inflight: map[bearer.Hash]*flight{}}
+	h := p.NewHttpContext(7).(*httpContext)
+	f := &flight{p: p}
+	h.released, h.waiting, h.req = true, f, &policy.Requirement{Public: true}
+	h.check = policy.Check{Verdict: policy.NeedsValidation, Token: "tok-previous-request"}
+	h.headers = [][2]string{{"authorization", "Bearer tok-previous-request"}}
+	f.waiters = []*httpContext{h}
+	h.OnHttpStreamDone()
+	release(7)
+	if len(f.waiters) != 0 {
+		t.Fatalf("the released stream still waits on its flight: %d waiters", len(f.waiters))
+	}
+	next := p.NewHttpContext(8).(*httpContext)
+	if next != h {
+		t.Fatal("the released object was not reused (the test would prove nothing)")
+	}
+	if next.id != 8 || next.p != p || next.released || next.waiting != nil || next.req != nil || next.ended ||
+		next.check != (policy.Check{}) || next.headers != nil {
+		t.Fatalf("reused object carries the previous request: %+v", *next)
+	}
+	if a := next.OnHttpRequestBody(10, false); a != types.ActionPause {
+		t.Fatalf("body of a new stream before its decision: %v, want Pause", a)
+	}
+}
+
+// The remembered route block is keyed by its whole bytes and by the configuration it was decoded under: a
+// block that only shares a prefix with the remembered one, an empty block, and the same bytes under a new
+// configuration (a plugin update) each get their own requirement, never the remembered one.
+func TestBlockMemoNeverServesAnotherBlock(t *testing.T) {
+	cfg, err := policy.Parse([]byte(`{"validator":{"type":"static","tokens":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := policy.NewRequirementCache(cfg, 16)
+	var m blockMemo
+	scoped := pairs.EncodeStrings("required_scope", "apps:read")
+	if r := m.get(reqs, scoped); r.Problem != "" || r.ScopeText != "apps:read" {
+		t.Fatalf("scoped block: %+v", *r)
+	}
+	longer := append(append([]byte(nil), scoped...), "trailing"...) // the remembered bytes are its prefix
+	if r := m.get(reqs, longer); r.Problem == "" {
+		t.Fatalf("a block with trailing bytes got a decision: %+v", *r)
+	}
+	if r := m.get(reqs, scoped[:len(scoped)-1]); r.Problem == "" { // a prefix of the remembered bytes
+		t.Fatalf("a truncated block got a decision: %+v", *r)
+	}
+	public := pairs.EncodeStrings("auth", "none")
+	if r := m.get(reqs, public); !r.Public {
+		t.Fatalf("public block: %+v", *r)
+	}
+	if r := m.get(reqs, nil); r.Public || r.Problem == "" {
+		t.Fatalf("an empty block after a public one: %+v, want misconfigured", *r)
+	}
+	m.get(reqs, public)
+	other := policy.NewRequirementCache(cfg, 16) // a new configuration: same bytes, decoded again
+	if r := m.get(other, public); !r.Public || m.reqs != other {
+		t.Fatalf("after a configuration change: %+v, memo of the old cache kept", *r)
 	}
 }
