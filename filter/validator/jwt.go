@@ -112,73 +112,71 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 		remoteOnly             []string // keys given that only make sense with jwks_cluster, for the error
 		hasIssuer, hasAudience bool
 	)
-	for _, m := range obj.Members {
-		mp := path + "." + m.Key
-		var err error
-		switch m.Key {
+	err := confjson.Members(obj, path, func(key, mp string, val strictjson.Value) (err error) {
+		switch key {
 		case "type":
 		case "issuer":
-			v.Issuer, err = confjson.String(m.Value, mp)
+			v.Issuer, err = confjson.String(val, mp)
 			hasIssuer = true
 			if err == nil && (v.Issuer == "" || !validHeaderValue(v.Issuer)) {
 				err = confjson.At(mp, "must be a non-empty printable ASCII string (compared exactly with the token's iss)")
 			}
 		case "audience":
-			v.Audience, err = confjson.String(m.Value, mp)
+			v.Audience, err = confjson.String(val, mp)
 			hasAudience = true
 			if err == nil && (v.Audience == "" || !validHeaderValue(v.Audience)) {
 				err = confjson.At(mp, "must be a non-empty printable ASCII string (one of the token's aud must equal it)")
 			}
 		case "algorithms":
-			v.Algorithms, err = decodeAlgorithms(m.Value, mp)
+			v.Algorithms, err = decodeAlgorithms(val, mp)
 		case "jwks":
-			if m.Value.Kind != strictjson.Object {
-				err = confjson.At(mp, `must be a JWK Set object ({"keys": [...]}), got `+m.Value.Kind.String())
+			if val.Kind != strictjson.Object {
+				err = confjson.At(mp, `must be a JWK Set object ({"keys": [...]}), got `+val.Kind.String())
 			}
-			jwks, hasJWKS = m.Value, true
+			jwks, hasJWKS = val, true
 		case "jwks_cluster":
-			v.JWKSCluster, err = confjson.String(m.Value, mp)
+			v.JWKSCluster, err = confjson.String(val, mp)
 			if err == nil && (v.JWKSCluster == "" || !validHeaderValue(v.JWKSCluster)) {
 				err = confjson.At(mp, "must be a non-empty printable ASCII Envoy cluster name")
 			}
 		case "jwks_authority":
-			v.JWKSAuthority, err = confjson.String(m.Value, mp)
+			v.JWKSAuthority, err = confjson.String(val, mp)
 			if err == nil && !validAuthority(v.JWKSAuthority) {
 				err = confjson.At(mp, "must be a host[:port] (visible ASCII, no '/', '@' or spaces)")
 			}
-			remoteOnly = append(remoteOnly, m.Key)
+			remoteOnly = append(remoteOnly, key)
 		case "jwks_path":
-			v.JWKSPath, err = confjson.String(m.Value, mp)
+			v.JWKSPath, err = confjson.String(val, mp)
 			if err == nil && (len(v.JWKSPath) == 0 || v.JWKSPath[0] != '/' || !bearerSafe(v.JWKSPath)) {
 				err = confjson.At(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(v.JWKSPath))
 			}
-			remoteOnly = append(remoteOnly, m.Key)
+			remoteOnly = append(remoteOnly, key)
 		case "timeout_ms":
 			var n int64
-			n, err = confjson.Int(m.Value, mp, 1, maxTimeoutMillis)
+			n, err = confjson.Int(val, mp, 1, maxTimeoutMillis)
 			v.TimeoutMillis = uint32(n)
-			remoteOnly = append(remoteOnly, m.Key)
+			remoteOnly = append(remoteOnly, key)
 		case "jwks_cache_seconds":
-			v.JWKSCacheSeconds, err = confjson.Int(m.Value, mp, 1, maxJWKSSeconds)
-			remoteOnly = append(remoteOnly, m.Key)
+			v.JWKSCacheSeconds, err = confjson.Int(val, mp, 1, maxJWKSSeconds)
+			remoteOnly = append(remoteOnly, key)
 		case "jwks_min_refresh_seconds":
 			// At least one second: the floor is what keeps random kids from turning into a fetch per request.
-			v.JWKSMinRefreshSeconds, err = confjson.Int(m.Value, mp, 1, maxJWKSSeconds)
-			remoteOnly = append(remoteOnly, m.Key)
+			v.JWKSMinRefreshSeconds, err = confjson.Int(val, mp, 1, maxJWKSSeconds)
+			remoteOnly = append(remoteOnly, key)
 		case "clock_skew_seconds":
-			v.ClockSkewSeconds, err = confjson.Int(m.Value, mp, 0, maxClockSkewSeconds)
+			v.ClockSkewSeconds, err = confjson.Int(val, mp, 0, maxClockSkewSeconds)
 		case "require_typ_at_jwt":
-			if m.Value.Kind != strictjson.Bool {
-				err = confjson.At(mp, "must be a boolean, got "+m.Value.Kind.String())
+			if val.Kind != strictjson.Bool {
+				err = confjson.At(mp, "must be a boolean, got "+val.Kind.String())
 			}
-			v.RequireTypAtJWT = m.Value.Boolean
+			v.RequireTypAtJWT = val.Boolean
 		case "scope_claim", "scp_claim", "subject_type_claim":
 			var s string
-			if s, err = confjson.String(m.Value, mp); err == nil {
-				if strings.ContainsAny(s, "\x00") || (m.Key == "subject_type_claim" && s == "") {
+			if s, err = confjson.String(val, mp); err == nil {
+				if strings.ContainsAny(s, "\x00") || (key == "subject_type_claim" && s == "") {
 					err = confjson.At(mp, "must be a claim name (non-empty, no NUL); omit subject_type_claim to use the token kind's")
 				}
-				switch m.Key {
+				switch key {
 				case "scope_claim":
 					v.ScopeClaim = s
 				case "scp_claim":
@@ -195,9 +193,10 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 		default:
 			err = confjson.At(mp, "unknown key")
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if v.ScopeClaim != "" && v.ScopeClaim == v.ScpClaim {
 		return nil, confjson.At(path+".scp_claim", "must differ from scope_claim ("+strconv.Quote(v.ScopeClaim)+"): the two are read with different rules")

@@ -51,23 +51,21 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*Remote, error)
 		r.Method = "POST"
 	}
 	var hasSecret bool
-	for _, m := range v.Members {
-		mp := path + "." + m.Key
-		var err error
-		switch m.Key {
+	err := confjson.Members(v, path, func(key, mp string, val strictjson.Value) (err error) {
+		switch key {
 		case "type":
 		case "cluster":
-			r.Cluster, err = confjson.String(m.Value, mp)
+			r.Cluster, err = confjson.String(val, mp)
 			if err == nil && !validHeaderValue(r.Cluster) {
 				err = confjson.At(mp, "must be printable ASCII")
 			}
 		case "authority":
-			r.Authority, err = confjson.String(m.Value, mp)
+			r.Authority, err = confjson.String(val, mp)
 			if err == nil && !validAuthority(r.Authority) {
 				err = confjson.At(mp, "must be a host[:port] (visible ASCII, no '/', '@' or spaces)")
 			}
 		case "path":
-			r.Path, err = confjson.String(m.Value, mp)
+			r.Path, err = confjson.String(val, mp)
 			if err == nil && (len(r.Path) == 0 || r.Path[0] != '/' || !bearerSafe(r.Path)) {
 				err = confjson.At(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(r.Path))
 			}
@@ -76,13 +74,13 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*Remote, error)
 				err = confjson.At(mp, "unknown key (introspection always uses POST)")
 				break
 			}
-			r.Method, err = confjson.String(m.Value, mp)
+			r.Method, err = confjson.String(val, mp)
 			if err == nil && !validMethod(r.Method) {
 				err = confjson.At(mp, "must be an upper-case HTTP method token, got "+strconv.Quote(r.Method))
 			}
 		case "timeout_ms":
 			var n int64
-			n, err = confjson.Int(m.Value, mp, 1, maxTimeoutMillis)
+			n, err = confjson.Int(val, mp, 1, maxTimeoutMillis)
 			r.TimeoutMillis = uint32(n)
 		case "client_id", "client_secret":
 			if kind != "introspection" {
@@ -90,10 +88,10 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*Remote, error)
 				break
 			}
 			var s string
-			if s, err = confjson.String(m.Value, mp); err == nil {
+			if s, err = confjson.String(val, mp); err == nil {
 				if !validHeaderValue(s) {
 					err = confjson.At(mp, "must be printable ASCII")
-				} else if m.Key == "client_id" {
+				} else if key == "client_id" {
 					r.ClientID = s
 				} else {
 					r.clientSecret, hasSecret = s, true
@@ -102,9 +100,10 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*Remote, error)
 		default:
 			err = confjson.At(mp, "unknown key")
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, req := range []struct{ key, val string }{{"cluster", r.Cluster}, {"authority", r.Authority}, {"path", r.Path}} {
 		if req.val == "" {
