@@ -57,8 +57,10 @@ type Request struct {
 }
 
 // IsCORSPreflight: OPTIONS with a non-empty Origin and Access-Control-Request-Method, the rule of Envoy's
-// jwt_authn bypass_cors_preflight (source/extensions/filters/http/jwt_authn/filter.cc, Envoy v1.36) and of
-// the Fetch standard's CORS-preflight request.
+// jwt_authn bypass_cors_preflight (envoyproxy/envoy source/extensions/filters/http/jwt_authn/filter.cc,
+// isCorsPreflightRequest, read at commit 0016b9515b1b; Origin and Access-Control-Request-Method are inline
+// headers there, so repeats arrive joined and the value is non-empty when any repeat is, which the plugin's
+// first non-empty value matches) and of the Fetch standard's CORS-preflight request.
 func (r Request) IsCORSPreflight() bool {
 	return r.Method == "OPTIONS" && r.Origin != "" && r.AccessControlRequestMethod != ""
 }

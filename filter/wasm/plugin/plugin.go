@@ -231,10 +231,6 @@ type httpContext struct {
 	// body and trailer callbacks hold the request (see OnHttpRequestBody).
 	released bool
 
-	// The request headers as read at the start of OnHttpRequestHeaders (views into the bridge's arena,
-	// valid during that callback only; dropped once the decision is made).
-	headers [][2]string
-
 	// Set while the stream waits for a remote validation.
 	waiting *flight
 	req     *policy.Requirement
@@ -260,17 +256,11 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 		return h.failClosed("cannot read request headers: " + err.Error())
 	}
 	h.p.pairs = headers
-	// Anti-spoofing first, on every route: the upstream must only ever see identity headers set here.
+	// One pass over the headers reads what the decision needs and which identity headers a client sent.
+	// Anti-spoofing comes first, on every route: the upstream must only ever see identity headers set here.
 	// Only names actually present are removed (the host removes every value of a name at once).
-	var present uint8 // bit i: SpoofableHeaders()[i] is present
 	spoofable := h.cfg.SpoofableHeaders()
-	for _, kv := range headers {
-		for i, name := range spoofable {
-			if equalFoldASCII(kv[0], name) {
-				present |= 1 << i
-			}
-		}
-	}
+	r, present := requestOf(headers, spoofable)
 	for i, name := range spoofable {
 		if present&(1<<i) == 0 {
 			continue
@@ -279,12 +269,11 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 			return h.failClosed("cannot remove header " + name + ": " + err.Error())
 		}
 	}
-	h.headers = headers
 	req, err := h.requirement()
 	if err != nil {
 		return h.failClosed(err.Error())
 	}
-	return h.decide(req)
+	return h.decide(req, r)
 }
 
 // OnHttpRequestBody holds the request until the decision lets it through. By default Envoy turns a Pause
@@ -350,9 +339,7 @@ func (h *httpContext) block(path stdgobridge.PropertyPath, memo *blockMemo) (*po
 	}
 }
 
-func (h *httpContext) decide(req *policy.Requirement) types.Action {
-	r := requestOf(h.headers)
-	h.headers = nil
+func (h *httpContext) decide(req *policy.Requirement, r policy.Request) types.Action {
 	// r's strings view the arena: Check, a lookup and apply use them in this callback; anything kept past it
 	// (a parked stream's check) drops or copies the token (see validateRemote, waitJWKS).
 	check := h.cfg.Check(req, r)
@@ -379,12 +366,21 @@ func (h *httpContext) decide(req *policy.Requirement) types.Action {
 	}
 }
 
-// requestOf reads what the decision needs from the request headers in one pass: the pseudo-headers, the
-// CORS preflight headers (the first of each), and how many Authorization headers there are with the first.
-func requestOf(headers [][2]string) policy.Request {
+// requestOf reads, in one pass over the request headers, what the decision needs (the pseudo-headers, the
+// first non-empty CORS preflight headers, how many Authorization headers there are and the first) and which of
+// the spoofable names are present (bit i for spoofable[i]; config caps the list at four names).
+func requestOf(headers [][2]string, spoofable []string) (policy.Request, uint8) {
 	var r policy.Request
+	var present uint8
 	for _, kv := range headers {
 		name := kv[0]
+		// Checked on every header, not only on the ones the switch below leaves: an identity header may be
+		// configured under any name the switch reads too (origin, say), and must still be removed.
+		for i, s := range spoofable {
+			if equalFoldASCII(name, s) {
+				present |= 1 << i
+			}
+		}
 		switch {
 		case name == ":path":
 			r.Path = kv[1]
@@ -401,7 +397,7 @@ func requestOf(headers [][2]string) policy.Request {
 			r.AccessControlRequestMethod = kv[1]
 		}
 	}
-	return r
+	return r, present
 }
 
 // equalFoldASCII compares a header name with a lower-case name, ignoring ASCII case.

@@ -151,7 +151,6 @@ func TestReusedStreamObjectStartsClean(t *testing.T) {
 	f := &flight{p: p}
 	h.released, h.waiting, h.req = true, f, &policy.Requirement{Public: true}
 	h.check = policy.Check{Verdict: policy.NeedsValidation, Token: "tok-previous-request"}
-	h.headers = [][2]string{{"authorization", "Bearer tok-previous-request"}}
 	f.waiters = []*httpContext{h}
 	h.OnHttpStreamDone()
 	release(7)
@@ -163,7 +162,7 @@ func TestReusedStreamObjectStartsClean(t *testing.T) {
 		t.Fatal("the released object was not reused (the test would prove nothing)")
 	}
 	if next.id != 8 || next.p != p || next.released || next.waiting != nil || next.req != nil || next.ended ||
-		next.check != (policy.Check{}) || next.headers != nil {
+		next.check != (policy.Check{}) {
 		t.Fatalf("reused object carries the previous request: %+v", *next)
 	}
 	if a := next.OnHttpRequestBody(10, false); a != types.ActionPause {
@@ -203,5 +202,24 @@ func TestBlockMemoNeverServesAnotherBlock(t *testing.T) {
 	other := policy.NewRequirementCache(cfg, 16) // a new configuration: same bytes, decoded again
 	if r := m.get(other, public); !r.Public || m.reqs != other {
 		t.Fatalf("after a configuration change: %+v, memo of the old cache kept", *r)
+	}
+}
+
+// requestOf reads the decision's inputs and the spoofable headers in one pass; an identity header configured
+// under a name the decision also reads (origin) is still found, in any case, repeated or not.
+func TestRequestOfOnePass(t *testing.T) {
+	headers := [][2]string{
+		{":method", "OPTIONS"}, {":path", "/a?b"}, {"Origin", ""}, {"origin", "https://app.example"},
+		{"Access-Control-Request-Method", "POST"}, {"authorization", "Bearer x"}, {"Authorization", "Bearer y"},
+		{"X-Scope-Gate-Subject", "forged"},
+	}
+	r, present := requestOf(headers, []string{"x-scope-gate-subject", "origin", "x-scope-gate-scopes"})
+	want := policy.Request{Path: "/a?b", Method: "OPTIONS", Origin: "https://app.example",
+		AccessControlRequestMethod: "POST", AuthCount: 2, Authorization: "Bearer x"}
+	if r != want {
+		t.Fatalf("request = %+v, want %+v", r, want)
+	}
+	if present != 0b011 {
+		t.Fatalf("present = %03b, want 011 (subject and origin, not scopes)", present)
 	}
 }
