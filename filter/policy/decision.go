@@ -221,25 +221,28 @@ func (d Decision) DecisionHeader() string {
 	return "200 allowed"
 }
 
-// Metric is the counter (docs/spec.md §7) that d increments.
-func (d Decision) Metric() string {
+// Metric is the name of the counter (docs/spec.md §7) that d increments.
+func (d Decision) Metric() string { return d.Counter().Name() }
+
+// Counter is the counter (docs/spec.md §7) that d increments.
+func (d Decision) Counter() Counter {
 	switch d.Verdict {
 	case Allow:
-		return MetricAllowed
+		return CountAllowed
 	case AllowPublic:
-		return MetricPublic
+		return CountPublic
 	case AllowPreflight:
-		return MetricCORSPreflight
+		return CountCORSPreflight
 	case DenyDuplicateAuth, DenyAmbiguousPath:
-		return MetricDenied400
+		return CountDenied400
 	case DenyMissingBearer, DenyInvalidBearer:
-		return MetricDenied401
+		return CountDenied401
 	case DenySubjectType, DenyInsufficientScope:
-		return MetricDenied403
+		return CountDenied403
 	case DenyValidatorUnavailable:
-		return MetricUnavailable
+		return CountUnavailable
 	}
-	return MetricConfigError
+	return CountConfigError
 }
 
 // Counter names (docs/spec.md §7), without Envoy's "wasmcustom." prefix.
@@ -262,11 +265,45 @@ const (
 	MetricCORSPreflight = "scope_gate.cors_preflight"
 )
 
-// Metrics lists every counter the plugin defines at start.
-var Metrics = []string{
-	MetricAllowed, MetricPublic, MetricDenied400, MetricDenied401, MetricDenied403, MetricConfigError,
-	MetricUnavailable, MetricReportWouldDeny, MetricCacheHit, MetricCacheMiss, MetricValidatorCalls,
-	MetricValidatorErrors, MetricPathRefused, MetricCORSPreflight,
+// Counter is a counter's position in Metrics: the plugin keeps its host counters in that order and
+// increments one by index, with no name lookup per request.
+type Counter uint8
+
+// The counters, in Metrics order.
+const (
+	CountAllowed Counter = iota
+	CountPublic
+	CountDenied400
+	CountDenied401
+	CountDenied403
+	CountConfigError
+	CountUnavailable
+	CountReportWouldDeny
+	CountCacheHit
+	CountCacheMiss
+	CountValidatorCalls
+	CountValidatorErrors
+	CountPathRefused
+	CountCORSPreflight
+	numCounters
+)
+
+// Metrics lists every counter the plugin defines at start, indexed by Counter.
+var Metrics = [numCounters]string{
+	CountAllowed: MetricAllowed, CountPublic: MetricPublic, CountDenied400: MetricDenied400,
+	CountDenied401: MetricDenied401, CountDenied403: MetricDenied403, CountConfigError: MetricConfigError,
+	CountUnavailable: MetricUnavailable, CountReportWouldDeny: MetricReportWouldDeny,
+	CountCacheHit: MetricCacheHit, CountCacheMiss: MetricCacheMiss, CountValidatorCalls: MetricValidatorCalls,
+	CountValidatorErrors: MetricValidatorErrors, CountPathRefused: MetricPathRefused,
+	CountCORSPreflight: MetricCORSPreflight,
+}
+
+// Name is the counter's name.
+func (c Counter) Name() string {
+	if int(c) < len(Metrics) {
+		return Metrics[c]
+	}
+	return "invalid"
 }
 
 func contains(list []string, s string) bool {

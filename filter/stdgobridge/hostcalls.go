@@ -111,19 +111,20 @@ func GetPropertyString(path PropertyPath) (string, error) {
 	return unsafe.String(&b[0], len(b)), nil
 }
 
-// GetHttpRequestHeaderPairs appends every request header, repeated ones included, to dst[:0] and returns
-// it: pass the previous result back to read without allocating. Names and values are views into memory the
-// host wrote during this callback (see arena): valid until the callback returns. A malformed map (lengths
-// past the end of what the host returned) is an internal failure, never a partial read.
-func GetHttpRequestHeaderPairs(dst [][2]string) ([][2]string, error) {
+// GetHttpRequestHeaderBytes returns every request header, repeated ones included, in the ABI's pairs
+// encoding as the host wrote it (u32 count, count x (u32 key size, u32 value size), then each key and value
+// followed by a NUL): a view into memory the host wrote during this callback (see arena), valid until the
+// callback returns, that the caller decodes in place (filter/pairs.Scanner checks every length). An empty
+// answer is NotFound.
+func GetHttpRequestHeaderBytes() ([]byte, error) {
 	b, st := rawGetPairs(internal.MapTypeHttpRequestHeaders)
 	if err := status(st); err != nil {
-		return dst[:0], err
+		return nil, err
 	}
 	if len(b) == 0 {
-		return dst[:0], types.ErrorStatusNotFound
+		return nil, types.ErrorStatusNotFound
 	}
-	return decodePairs(b, dst[:0])
+	return b, nil
 }
 
 // decodePairs reads the ABI's pairs encoding (u32 count, count x (u32 key size, u32 value size), then each

@@ -9,6 +9,7 @@ package strictjson
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -70,24 +71,114 @@ func (v Value) Get(key string) (Value, bool) {
 }
 
 // Int returns a Number as an int64 when it is an integer literal (no fraction, no exponent) in range.
+// It reads the literal exactly, without strconv: the module ships without strconv's number parsers (their
+// code and tables are about 25 KB of wasm).
 func (v Value) Int() (int64, bool) {
-	if v.Kind != Number {
+	if v.Kind != Number || v.Text == "" {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(v.Text, 10, 64)
-	if err != nil {
+	t, neg := v.Text, v.Text[0] == '-'
+	if neg {
+		t = t[1:]
+	}
+	if t == "" {
 		return 0, false
+	}
+	// Accumulate negatively: -2^63 is representable, 2^63 is not.
+	var n int64
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c < '0' || c > '9' || n < (math.MinInt64+int64(c-'0'))/10 {
+			return 0, false
+		}
+		n = n*10 - int64(c-'0')
+	}
+	if !neg {
+		if n == math.MinInt64 {
+			return 0, false
+		}
+		n = -n
 	}
 	return n, true
 }
 
-// Float returns a Number as a float64.
-func (v Value) Float() (float64, bool) {
+// Seconds reads a non-negative Number (a NumericDate or a duration: fractions and exponents allowed, as JSON
+// writes them) exactly: its whole part, and whether a non-zero fraction was cut off. It refuses negative
+// numbers (-0 is 0) and values above 2^62.
+func (v Value) Seconds() (whole int64, fraction bool, ok bool) {
 	if v.Kind != Number {
-		return 0, false
+		return 0, false, false
 	}
-	f, err := strconv.ParseFloat(v.Text, 64)
-	return f, err == nil
+	t := v.Text
+	neg := len(t) > 0 && t[0] == '-'
+	if neg {
+		t = t[1:]
+	}
+	// Split the literal into its digits (integer and fraction parts, without the point) and the position
+	// of the decimal point among them once the exponent is applied.
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	intDigits, rest := t[:i], t[i:]
+	fracDigits := ""
+	if len(rest) > 0 && rest[0] == '.' {
+		j := 1
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		fracDigits, rest = rest[1:j], rest[j:]
+	}
+	exp := 0
+	if len(rest) > 0 && (rest[0] == 'e' || rest[0] == 'E') {
+		rest = rest[1:]
+		expNeg := len(rest) > 0 && rest[0] == '-'
+		if len(rest) > 0 && (rest[0] == '-' || rest[0] == '+') {
+			rest = rest[1:]
+		}
+		if rest == "" {
+			return 0, false, false
+		}
+		for ; rest != "" && rest[0] >= '0' && rest[0] <= '9'; rest = rest[1:] {
+			if exp < 1000 { // beyond, the value is 0 or out of range whatever the digits
+				exp = exp*10 + int(rest[0]-'0')
+			}
+		}
+		if expNeg {
+			exp = -exp
+		}
+	}
+	if intDigits == "" || rest != "" {
+		return 0, false, false
+	}
+	digit := func(k int) byte { // k-th digit of intDigits+fracDigits
+		if k < len(intDigits) {
+			return intDigits[k]
+		}
+		return fracDigits[k-len(intDigits)]
+	}
+	total, point := len(intDigits)+len(fracDigits), len(intDigits)+exp
+	const limit = 1 << 62
+	for k := 0; k < point; k++ {
+		d := int64(0)
+		if k < total {
+			d = int64(digit(k) - '0')
+		}
+		if whole > (limit-d)/10 {
+			return 0, false, false
+		}
+		whole = whole*10 + d
+	}
+	for k := max(point, 0); k < total; k++ {
+		if digit(k) != '0' {
+			fraction = true
+			break
+		}
+	}
+	if neg && (whole != 0 || fraction) || whole == limit && fraction {
+		return 0, false, false
+	}
+	return whole, fraction, true
 }
 
 // SyntaxError reports where the input stops being acceptable JSON.

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -110,6 +112,89 @@ func TestInt(t *testing.T) {
 	}
 }
 
+// TestIntMatchesParseInt holds Int to strconv.ParseInt on the edges of int64.
+func TestIntMatchesParseInt(t *testing.T) {
+	for _, text := range []string{"0", "-0", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+		"-9223372036854775809", "99999999999999999999", "-", "", "12a", "1.5", "1e3"} {
+		got, ok := Value{Kind: Number, Text: text}.Int()
+		want, err := strconv.ParseInt(text, 10, 64)
+		if ok != (err == nil) || ok && got != want {
+			t.Errorf("Int(%q) = %d, %v; ParseInt = %d, %v", text, got, ok, want, err)
+		}
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	const limit = 1 << 62
+	tests := []struct {
+		text     string
+		whole    int64
+		fraction bool
+		ok       bool
+	}{
+		{"0", 0, false, true},
+		{"-0", 0, false, true},
+		{"-0.0", 0, false, true},
+		{"1700000000", 1700000000, false, true},
+		{"1700000000.5", 1700000000, true, true},
+		{"1700000000.000", 1700000000, false, true},
+		{"1.7e9", 1700000000, false, true},
+		{"1.7E+9", 1700000000, false, true},
+		{"17e-1", 1, true, true},
+		{"0.0000001", 0, true, true},
+		{"1e-400", 0, true, true},
+		{"0e999999", 0, false, true},
+		{"4611686018427387904", limit, false, true},
+		{"4611686018427387904.5", 0, false, false},
+		{"4611686018427387905", 0, false, false},
+		{"1e19", 0, false, false},
+		{"1e999999", 0, false, false},
+		{"-1", 0, false, false},
+		{"-0.5", 0, false, false},
+		{"", 0, false, false},
+		{"1e", 0, false, false},
+		{".5", 0, false, false},
+	}
+	for _, tc := range tests {
+		w, f, ok := Value{Kind: Number, Text: tc.text}.Seconds()
+		if w != tc.whole || f != tc.fraction || ok != tc.ok {
+			t.Errorf("Seconds(%q) = %d, %v, %v; want %d, %v, %v", tc.text, w, f, ok, tc.whole, tc.fraction, tc.ok)
+		}
+	}
+	if _, _, ok := (Value{Kind: String, Text: "1"}).Seconds(); ok {
+		t.Error("Seconds of a string succeeded")
+	}
+}
+
+// FuzzSeconds holds Seconds to an exact oracle (math/big's rational numbers) on every JSON number.
+func FuzzSeconds(f *testing.F) {
+	for _, s := range []string{"0", "1.5", "1.7e9", "17e-1", "0.99999999999999999999", "4611686018427387904", "-0.0", "-3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		v, err := Parse([]byte(text), DefaultMaxDepth)
+		if err != nil || v.Kind != Number {
+			return
+		}
+		if i := strings.IndexAny(v.Text, "eE"); i >= 0 && len(v.Text)-i > 4 { // |exponent| < 1000: big.Rat stays small
+			return
+		}
+		r, ok := new(big.Rat).SetString(v.Text)
+		if !ok {
+			t.Fatalf("big.Rat refused %q", v.Text)
+		}
+		q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+		wantOK := r.Sign() >= 0 && (q.Cmp(big.NewInt(1<<62)) < 0 || q.Cmp(big.NewInt(1<<62)) == 0 && m.Sign() == 0)
+		w, frac, ok := v.Seconds()
+		if ok != wantOK {
+			t.Fatalf("Seconds(%q) ok = %v, want %v", v.Text, ok, wantOK)
+		}
+		if ok && (w != q.Int64() || frac != (m.Sign() != 0)) {
+			t.Fatalf("Seconds(%q) = %d, %v; want %v, %v", v.Text, w, frac, q, m.Sign() != 0)
+		}
+	})
+}
+
 // toAny converts a tree into what encoding/json produces, for differential checks.
 func toAny(v Value) any {
 	switch v.Kind {
@@ -118,7 +203,7 @@ func toAny(v Value) any {
 	case Bool:
 		return v.Boolean
 	case Number:
-		f, _ := v.Float()
+		f, _ := strconv.ParseFloat(v.Text, 64)
 		return f
 	case String:
 		return v.Text

@@ -241,12 +241,11 @@ func (v *JWT) audienceMatches(c strictjson.Value) bool {
 // numericDate reads a NumericDate (seconds, fractions allowed) rounded in the safe direction: down for exp
 // and iat, up for nbf (roundUp), so rounding never widens the validity window.
 func numericDate(val strictjson.Value, roundUp bool) (int64, bool) {
-	f, ok := val.Float()
-	if !ok || f < 0 || f > 1<<62 || f != f {
+	n, fraction, ok := val.Seconds()
+	if !ok {
 		return 0, false
 	}
-	n := int64(f)
-	if roundUp && float64(n) < f {
+	if roundUp && fraction {
 		n++
 	}
 	return n, true

@@ -229,11 +229,11 @@ func answerIntrospection(status int, body []byte, nowUnix int64) (Validation, in
 	v := Validation{Result: Valid}
 	var exp int64
 	if e, ok := doc.Get("exp"); ok {
-		f, isNum := e.Float()
-		if !isNum || f < 0 || f > 1<<62 {
+		whole, _, isNum := e.Seconds() // the fraction is cut off: the token expires no later than exp
+		if !isNum {
 			return unavailable(`introspection answer has a non-numeric "exp"`)
 		}
-		exp = int64(f)
+		exp = whole
 		if exp <= nowUnix {
 			return Validation{Result: Invalid}, exp, ""
 		}

@@ -77,7 +77,8 @@ func Decode(v strictjson.Value, path string) (Validator, error) {
 
 // Static checks tokens against a table of SHA-256 hashes from the configuration (docs/spec.md §4.1).
 type Static struct {
-	byHash map[digest.Hash]*StaticToken
+	index  *digest.Index // the tokens' hashes, in the order of tokens
+	tokens []StaticToken
 }
 
 // StaticToken is one entry of the static table.
@@ -102,12 +103,12 @@ func (*Static) Clusters() []Cluster { return nil }
 func (*Static) CacheFingerprint() string { return "" }
 
 // Len is the number of tokens in the table.
-func (s *Static) Len() int { return len(s.byHash) }
+func (s *Static) Len() int { return len(s.tokens) }
 
 // Lookup returns the validation result for a token hash at the given time (unix seconds). Unknown and
 // expired tokens are invalid alike.
 func (s *Static) Lookup(h digest.Hash, nowUnix int64) Validation {
-	t, ok := s.byHash[h]
+	t, ok := s.find(&h)
 	if !ok || (t.ExpiresAt != 0 && nowUnix >= t.ExpiresAt) {
 		return Validation{Result: Invalid}
 	}
@@ -116,11 +117,19 @@ func (s *Static) Lookup(h digest.Hash, nowUnix int64) Validation {
 
 // LookupClock implements Local: the clock is read only for a token that has an expiry.
 func (s *Static) LookupClock(h digest.Hash, clock func() int64) Validation {
-	t, ok := s.byHash[h]
+	t, ok := s.find(&h)
 	if !ok || (t.ExpiresAt != 0 && clock() >= t.ExpiresAt) {
 		return Validation{Result: Invalid}
 	}
 	return Validation{Result: Valid, Subject: t.Subject, SubjectType: t.SubjectType, Scopes: t.Scopes, ScopesText: t.scopesText}
+}
+
+func (s *Static) find(h *digest.Hash) (*StaticToken, bool) {
+	i, ok := s.index.Find(h)
+	if !ok {
+		return nil, false
+	}
+	return &s.tokens[i], true
 }
 
 // Result is a validator's verdict on a token.
@@ -143,7 +152,9 @@ type Validation struct {
 }
 
 func decodeStatic(v strictjson.Value, path string) (*Static, error) {
-	s := &Static{byHash: map[digest.Hash]*StaticToken{}}
+	s := &Static{}
+	var hashes []digest.Hash
+	seen := map[digest.Hash]bool{}
 	for _, m := range v.Members {
 		if m.Key != "type" && m.Key != "tokens" {
 			return nil, confjson.At(path+"."+m.Key, "unknown key")
@@ -202,12 +213,15 @@ func decodeStatic(v strictjson.Value, path string) (*Static, error) {
 		if !hasHash {
 			return nil, confjson.At(ip+".sha256", "is required")
 		}
-		if _, dup := s.byHash[hash]; dup {
+		if seen[hash] {
 			return nil, confjson.At(ip+".sha256", "duplicates an earlier token")
 		}
+		seen[hash] = true
 		tok.scopesText = strings.Join(tok.Scopes, " ")
-		s.byHash[hash] = &tok
+		s.tokens = append(s.tokens, tok)
+		hashes = append(hashes, hash)
 	}
+	s.index = digest.NewIndex(hashes)
 	return s, nil
 }
 

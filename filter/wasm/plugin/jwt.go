@@ -64,11 +64,11 @@ func (h *httpContext) validateJWT(req *policy.Requirement, check policy.Check) (
 	now := time.Now().Unix()
 	if buf, _, err := stdgobridge.GetSharedData(h.cfg.SharedCache().Key(check.Hash)); err == nil {
 		if val, ok := sharedcache.DecodeEntry(buf, check.Hash, now); ok {
-			h.p.count(policy.MetricCacheHit)
+			h.p.count(policy.CountCacheHit)
 			return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check), true
 		}
 	}
-	h.p.count(policy.MetricCacheMiss)
+	h.p.count(policy.CountCacheMiss)
 	return h.verifyJWT(req, check, v, false), true
 }
 
@@ -197,9 +197,9 @@ func (st *jwtState) claim(v *validator.JWT, rec validator.JWKSRecord, cas uint32
 // triggered it. nil when the call cannot be made (the caller then decides with the keys it holds).
 func (p *pluginContext) startJWKSFetch(callerID uint32, cfg *policy.Policy, v *validator.JWT) *jwksFetch {
 	f := &jwksFetch{p: p, cfg: cfg, v: v, wait: &flight{p: p, cfg: cfg}}
-	p.count(policy.MetricValidatorCalls)
+	p.count(policy.CountValidatorCalls)
 	if _, err := stdgobridge.DispatchRootHTTPCall(p.id, callerID, v.JWKSCluster, v.JWKSRequest(), nil, v.TimeoutMillis, f.onAnswer); err != nil {
-		p.count(policy.MetricValidatorErrors)
+		p.count(policy.CountValidatorErrors)
 		stdgobridge.LogWarn("scope-gate: cannot fetch the JWKS from cluster " + strconv.Quote(v.JWKSCluster) + ": " + err.Error())
 		return nil
 	}
@@ -241,7 +241,7 @@ func (f *jwksFetch) onAnswer(numHeaders, bodySize, _ int) {
 		}
 	}
 	if problem != "" {
-		f.p.count(policy.MetricValidatorErrors)
+		f.p.count(policy.CountValidatorErrors)
 		stdgobridge.LogWarn("scope-gate: " + where + " unavailable: " + problem + " (the keys already held stay in use)")
 		return
 	}
@@ -308,16 +308,11 @@ func readCallAnswer(numHeaders, bodySize, maxBody int) (int, []byte, string) {
 	if numHeaders <= 0 {
 		return 0, nil, "call failed (reset or connection failure)"
 	}
-	status := 0
 	headers, err := stdgobridge.GetHttpCallResponseHeaders()
 	if err != nil {
 		return 0, nil, "cannot read the answer's headers: " + err.Error()
 	}
-	for _, kv := range headers {
-		if kv[0] == ":status" {
-			status, _ = strconv.Atoi(kv[1])
-		}
-	}
+	status := statusOf(headers)
 	if bodySize > maxBody {
 		return status, nil, "answer over " + strconv.Itoa(maxBody) + " bytes"
 	}

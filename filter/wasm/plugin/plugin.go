@@ -13,6 +13,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/config"
+	"github.com/scope-gate/scope-gate/filter/pairs"
 	"github.com/scope-gate/scope-gate/filter/policy"
 	"github.com/scope-gate/scope-gate/filter/validator"
 )
@@ -42,12 +43,11 @@ type pluginContext struct {
 	cfg      *policy.Policy
 	paths    *paths
 	reqs     *policy.RequirementCache
-	counters []namedCounter          // in policy.Metrics order; a short scan costs less than hashing the name
+	counters []stdgobridge.Counter   // indexed by policy.Counter
 	inflight map[bearer.Hash]*flight // remote validations in progress in this VM, by token hash
 
 	// Reused by the request path so that it allocates nothing (docs/rationale.md, "An allocation-free
 	// request path"). Each is used within one callback and holds nothing past it.
-	pairs        [][2]string    // the request headers, views into the bridge's arena
 	scopes       []string       // scopes of a cache entry, views into the arena
 	key          []byte         // a shared-cache key
 	line         []byte         // a log line
@@ -81,14 +81,14 @@ func (p *pluginContext) OnPluginStart(configurationSize int) (status types.OnPlu
 	}
 	if p.counters == nil {
 		// Counters are defined once per plugin context; Envoy keeps one stat per name across VMs.
-		counters := make([]namedCounter, 0, len(policy.Metrics))
+		counters := make([]stdgobridge.Counter, 0, len(policy.Metrics))
 		for _, name := range policy.Metrics {
 			c, err := stdgobridge.DefineCounter(name)
 			if err != nil {
 				stdgobridge.LogCritical("scope-gate: cannot define metric " + name + ": " + err.Error())
 				return types.OnPluginStartStatusFailed
 			}
-			counters = append(counters, namedCounter{name, c})
+			counters = append(counters, c)
 		}
 		p.counters = counters
 	}
@@ -177,19 +177,10 @@ func release(contextID uint32) {
 	}
 }
 
-// namedCounter is one of policy.Metrics and its host counter.
-type namedCounter struct {
-	name string
-	c    stdgobridge.Counter
-}
-
 // count increments a counter. A metric failure must never change a decision, so its error is dropped.
-func (p *pluginContext) count(name string) {
-	for i := range p.counters {
-		if p.counters[i].name == name {
-			_ = p.counters[i].c.Increment(1)
-			return
-		}
+func (p *pluginContext) count(c policy.Counter) {
+	if int(c) < len(p.counters) {
+		_ = p.counters[c].Increment(1)
 	}
 }
 
@@ -251,16 +242,19 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	}
 	// One read of every request header serves both anti-spoofing and the Authorization count
 	// (proxy_get_header_map_value would only return the first of repeated headers).
-	headers, err := stdgobridge.GetHttpRequestHeaderPairs(h.p.pairs)
+	headers, err := stdgobridge.GetHttpRequestHeaderBytes()
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
 		return h.failClosed("cannot read request headers: " + err.Error())
 	}
-	h.p.pairs = headers
-	// One pass over the headers reads what the decision needs and which identity headers a client sent.
-	// Anti-spoofing comes first, on every route: the upstream must only ever see identity headers set here.
-	// Only names actually present are removed (the host removes every value of a name at once).
+	// One pass over the headers, decoded in place, reads what the decision needs and which identity
+	// headers a client sent. Anti-spoofing comes first, on every route: the upstream must only ever see
+	// identity headers set here. Only names actually present are removed (the host removes every value of
+	// a name at once).
 	spoofable := h.cfg.SpoofableHeaders()
-	r, present := requestOf(headers, spoofable)
+	r, present, err := requestOf(headers, spoofable)
+	if err != nil {
+		return h.failClosed("cannot read request headers: " + err.Error())
+	}
 	for i, name := range spoofable {
 		if present&(1<<i) == 0 {
 			continue
@@ -366,14 +360,16 @@ func (h *httpContext) decide(req *policy.Requirement, r policy.Request) types.Ac
 	}
 }
 
-// requestOf reads, in one pass over the request headers, what the decision needs (the pseudo-headers, the
-// first non-empty CORS preflight headers, how many Authorization headers there are and the first) and which of
-// the spoofable names are present (bit i for spoofable[i]; config caps the list at four names).
-func requestOf(headers [][2]string, spoofable []string) (policy.Request, uint8) {
+// requestOf reads, in one pass over the request headers in the pairs encoding, what the decision needs (the
+// pseudo-headers, the first non-empty CORS preflight headers, how many Authorization headers there are and
+// the first) and which of the spoofable names are present (bit i for spoofable[i]; config caps the list at
+// four names). A malformed map is an error: nothing read from it is used.
+func requestOf(headers []byte, spoofable []string) (policy.Request, uint8, error) {
 	var r policy.Request
 	var present uint8
-	for _, kv := range headers {
-		name := kv[0]
+	sc := pairs.NewScanner(headers)
+	for sc.Next() {
+		name, value := sc.Key, sc.Value
 		// Checked on every header, not only on the ones the switch below leaves: an identity header may be
 		// configured under any name the switch reads too (origin, say), and must still be removed.
 		for i, s := range spoofable {
@@ -383,21 +379,24 @@ func requestOf(headers [][2]string, spoofable []string) (policy.Request, uint8) 
 		}
 		switch {
 		case name == ":path":
-			r.Path = kv[1]
+			r.Path = value
 		case name == ":method":
-			r.Method = kv[1]
+			r.Method = value
 		case equalFoldASCII(name, "authorization"):
 			if r.AuthCount == 0 {
-				r.Authorization = kv[1]
+				r.Authorization = value
 			}
 			r.AuthCount++
 		case r.Origin == "" && equalFoldASCII(name, "origin"):
-			r.Origin = kv[1]
+			r.Origin = value
 		case r.AccessControlRequestMethod == "" && equalFoldASCII(name, "access-control-request-method"):
-			r.AccessControlRequestMethod = kv[1]
+			r.AccessControlRequestMethod = value
 		}
 	}
-	return r, present
+	if err := sc.Err(); err != nil {
+		return policy.Request{}, 0, err
+	}
+	return r, present, nil
 }
 
 // equalFoldASCII compares a header name with a lower-case name, ignoring ASCII case.
@@ -420,9 +419,9 @@ func equalFoldASCII(name, lower string) bool {
 // apply carries out a decision: in enforce mode a denial is a local reply; otherwise the request continues
 // with the identity headers (and, in report mode, the decision header).
 func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check policy.Check) types.Action {
-	h.p.count(d.Metric())
+	h.p.count(d.Counter())
 	if d.Verdict == policy.DenyAmbiguousPath {
-		h.p.count(policy.MetricPathRefused)
+		h.p.count(policy.CountPathRefused)
 	}
 	allowed := d.Verdict.Allowed()
 	if !allowed {
@@ -436,22 +435,19 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 		return types.ActionPause
 	}
 	if !allowed {
-		h.p.count(policy.MetricReportWouldDeny)
+		h.p.count(policy.CountReportWouldDeny)
 	}
-	up := h.cfg.Upstream
-	set := func(name, value string) error {
-		if name == "" || value == "" {
-			return nil
-		}
-		return stdgobridge.ReplaceHttpRequestHeader(name, value)
-	}
+	up := &h.cfg.Upstream
 	var err error
 	if d.Verdict == policy.Allow {
-		err = firstError(set(up.Subject, d.Identity.Subject), set(up.SubjectType, d.Identity.SubjectType),
-			set(up.Scopes, d.Identity.ScopesText))
+		if err = setHeader(up.Subject, d.Identity.Subject); err == nil {
+			if err = setHeader(up.SubjectType, d.Identity.SubjectType); err == nil {
+				err = setHeader(up.Scopes, d.Identity.ScopesText)
+			}
+		}
 	}
 	if report && err == nil {
-		err = set(up.Decision, d.DecisionHeader())
+		err = setHeader(up.Decision, d.DecisionHeader())
 	}
 	if up.StripAuthorization && err == nil {
 		err = stdgobridge.RemoveHttpRequestHeader("authorization")
@@ -461,6 +457,14 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	}
 	h.released = true
 	return types.ActionContinue
+}
+
+// setHeader sets an upstream header; an empty name (the header is turned off) or value sets nothing.
+func setHeader(name, value string) error {
+	if name == "" || value == "" {
+		return nil
+	}
+	return stdgobridge.ReplaceHttpRequestHeader(name, value)
 }
 
 // logDenial logs a denial. The line is built in a reused buffer: denials are as frequent as allowed
@@ -526,7 +530,7 @@ func (h *httpContext) failClosed(reason string) (action types.Action) {
 	defer func() { _ = recover() }()
 	r := failReply
 	_ = stdgobridge.SendSerializedHttpResponse(r.Status, r.HeaderPairs, r.Body, -1)
-	h.p.count(policy.MetricConfigError)
+	h.p.count(policy.CountConfigError)
 	stdgobridge.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
 	return action
 }
@@ -549,15 +553,6 @@ func dotted(path stdgobridge.PropertyPath) string {
 		}
 	}
 	return string(b)
-}
-
-func firstError(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func panicText(r any) string {

@@ -208,12 +208,13 @@ func TestBlockMemoNeverServesAnotherBlock(t *testing.T) {
 // requestOf reads the decision's inputs and the spoofable headers in one pass; an identity header configured
 // under a name the decision also reads (origin) is still found, in any case, repeated or not.
 func TestRequestOfOnePass(t *testing.T) {
-	headers := [][2]string{
-		{":method", "OPTIONS"}, {":path", "/a?b"}, {"Origin", ""}, {"origin", "https://app.example"},
-		{"Access-Control-Request-Method", "POST"}, {"authorization", "Bearer x"}, {"Authorization", "Bearer y"},
-		{"X-Scope-Gate-Subject", "forged"},
+	headers := pairs.EncodeStrings(":method", "OPTIONS", ":path", "/a?b", "Origin", "", "origin", "https://app.example",
+		"Access-Control-Request-Method", "POST", "authorization", "Bearer x", "Authorization", "Bearer y",
+		"X-Scope-Gate-Subject", "forged")
+	r, present, err := requestOf(headers, []string{"x-scope-gate-subject", "origin", "x-scope-gate-scopes"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	r, present := requestOf(headers, []string{"x-scope-gate-subject", "origin", "x-scope-gate-scopes"})
 	want := policy.Request{Path: "/a?b", Method: "OPTIONS", Origin: "https://app.example",
 		AccessControlRequestMethod: "POST", AuthCount: 2, Authorization: "Bearer x"}
 	if r != want {
@@ -221,5 +222,35 @@ func TestRequestOfOnePass(t *testing.T) {
 	}
 	if present != 0b011 {
 		t.Fatalf("present = %03b, want 011 (subject and origin, not scopes)", present)
+	}
+	// A malformed map is refused whole: nothing read before the bad pair is used.
+	if r, present, err := requestOf(headers[:len(headers)-1], []string{"x-scope-gate-subject"}); err == nil || r != (policy.Request{}) || present != 0 {
+		t.Fatalf("truncated map: %+v, %b, %v", r, present, err)
+	}
+	// No map at all is a request without headers.
+	if r, _, err := requestOf(nil, nil); err != nil || r != (policy.Request{}) {
+		t.Fatalf("no map: %+v, %v", r, err)
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	for _, tc := range []struct {
+		headers [][2]string
+		want    int
+	}{
+		{nil, 0},
+		{[][2]string{{":status", "200"}}, 200},
+		{[][2]string{{"x", "1"}, {":status", "503"}}, 503},
+		{[][2]string{{":status", "200"}, {":status", "401"}}, 401},
+		{[][2]string{{":status", "20"}}, 0},
+		{[][2]string{{":status", "2000"}}, 0},
+		{[][2]string{{":status", "+20"}}, 0},
+		{[][2]string{{":status", "099"}}, 0},
+		{[][2]string{{":status", "2a0"}}, 0},
+		{[][2]string{{":Status", "200"}}, 0},
+	} {
+		if got := statusOf(tc.headers); got != tc.want {
+			t.Errorf("statusOf(%q) = %d, want %d", tc.headers, got, tc.want)
+		}
 	}
 }

@@ -36,11 +36,11 @@ func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check
 		val, scopes, ok := sharedcache.DecodeEntryView(buf, check.Hash, unixNow(), h.p.scopes)
 		h.p.scopes = scopes
 		if ok {
-			h.p.count(policy.MetricCacheHit)
+			h.p.count(policy.CountCacheHit)
 			return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check)
 		}
 	}
-	h.p.count(policy.MetricCacheMiss)
+	h.p.count(policy.CountCacheMiss)
 	// The stream is parked past this callback: nothing it keeps may view the arena. The token is only
 	// needed to build the call below (v.Request copies it into the call's headers), so it is not kept.
 	check.Token = ""
@@ -52,9 +52,9 @@ func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check
 	}
 	f := &flight{p: h.p, cfg: h.cfg, validator: v, hash: check.Hash, waiters: []*httpContext{h}}
 	headers, body := v.Request(token)
-	h.p.count(policy.MetricValidatorCalls)
+	h.p.count(policy.CountValidatorCalls)
 	if _, err := stdgobridge.DispatchRootHTTPCall(h.p.id, h.id, v.Cluster, headers, body, v.TimeoutMillis, f.onAnswer); err != nil {
-		h.p.count(policy.MetricValidatorErrors)
+		h.p.count(policy.CountValidatorErrors)
 		stdgobridge.LogWarn("scope-gate: cannot call validator cluster " + strconv.Quote(v.Cluster) + ": " + err.Error())
 		return h.apply(req, h.cfg.Deny(policy.DenyValidatorUnavailable, req), check)
 	}
@@ -86,13 +86,8 @@ func (f *flight) onAnswer(numHeaders, bodySize, _ int) {
 func (f *flight) interpret(numHeaders, bodySize int) validator.Validation {
 	status := 0
 	if numHeaders > 0 {
-		headers, err := stdgobridge.GetHttpCallResponseHeaders()
-		if err == nil {
-			for _, kv := range headers {
-				if kv[0] == ":status" {
-					status, _ = strconv.Atoi(kv[1])
-				}
-			}
+		if headers, err := stdgobridge.GetHttpCallResponseHeaders(); err == nil {
+			status = statusOf(headers)
 		}
 	}
 	var body []byte
@@ -116,7 +111,7 @@ func (f *flight) interpret(numHeaders, bodySize int) validator.Validation {
 		val, tokenExp, problem = f.validator.Answer(status, body, now)
 	}
 	if problem != "" {
-		f.p.count(policy.MetricValidatorErrors)
+		f.p.count(policy.CountValidatorErrors)
 		stdgobridge.LogWarn("scope-gate: token validation unavailable for token " + f.hash.LogID() + ": " + problem)
 		return val
 	}
@@ -186,4 +181,20 @@ func (h *httpContext) leaveFlight() {
 		}
 		h.waiting = nil
 	}
+}
+
+// statusOf is the :status of an http call's answer: its last :status header read as three digits, or 0
+// (no answer the validators accept) when there is none or it is not a status code.
+func statusOf(headers [][2]string) int {
+	status := 0
+	for _, kv := range headers {
+		if kv[0] != ":status" {
+			continue
+		}
+		status = 0
+		if v := kv[1]; len(v) == 3 && v[0] >= '1' && v[0] <= '9' && v[1] >= '0' && v[1] <= '9' && v[2] >= '0' && v[2] <= '9' {
+			status = int(v[0]-'0')*100 + int(v[1]-'0')*10 + int(v[2]-'0')
+		}
+	}
+	return status
 }
