@@ -49,13 +49,17 @@ func TestScannerMalformed(t *testing.T) {
 		buf  []byte
 		want error
 	}{
-		"1 byte":         {good[:1], ErrShort},
-		"3 bytes":        {good[:3], ErrShort},
-		"count too big":  {append([]byte{0xff, 0, 0, 0}, good[4:]...), ErrCount},
-		"truncated":      {good[:len(good)-1], ErrLength},
-		"no terminator":  {func() []byte { b := append([]byte(nil), good...); b[len(b)-1] = 'x'; return b }(), ErrNUL},
-		"size past end":  {func() []byte { b := append([]byte(nil), good...); b[8] = 0xff; return b }(), ErrLength},
-		"huge key size":  {func() []byte { b := append([]byte(nil), good...); b[4], b[5], b[6], b[7] = 0xff, 0xff, 0xff, 0xff; return b }(), ErrLength},
+		"1 byte":        {good[:1], ErrShort},
+		"3 bytes":       {good[:3], ErrShort},
+		"count too big": {append([]byte{0xff, 0, 0, 0}, good[4:]...), ErrCount},
+		"truncated":     {good[:len(good)-1], ErrLength},
+		"no terminator": {func() []byte { b := append([]byte(nil), good...); b[len(b)-1] = 'x'; return b }(), ErrNUL},
+		"size past end": {func() []byte { b := append([]byte(nil), good...); b[8] = 0xff; return b }(), ErrLength},
+		"huge key size": {func() []byte {
+			b := append([]byte(nil), good...)
+			b[4], b[5], b[6], b[7] = 0xff, 0xff, 0xff, 0xff
+			return b
+		}(), ErrLength},
 		"key not ending": {func() []byte { b := append([]byte(nil), good...); b[4+16+len("authorization")] = 'x'; return b }(), ErrNUL},
 	}
 	for name, c := range cases {
