@@ -61,6 +61,26 @@ const maxLayers = 4
 // Check inspects the path part of :path (everything before the first '?'). An empty path (a CONNECT request
 // has none) and the asterisk form "*" (OPTIONS *) are accepted: neither names a resource under a route.
 func Check(target string, rules Rules) Problem {
+	// The fast path, in one pass up to the query, for the common path made of plain bytes only and without
+	// "//": no rule can refuse it (no dot segment without '.', no parameter without ';', no empty segment
+	// without "//", no escape without '%'), under any Rules. Anything else takes the full check below.
+	prev := byte(0)
+	for i := 0; i <= len(target); i++ {
+		if i == len(target) || target[i] == '?' {
+			switch p := target[:i]; {
+			case p == "" || p == "*":
+				return OK
+			case p[0] != '/':
+				return NotAbsolute
+			}
+			return OK
+		}
+		c := target[i]
+		if !plain[c] || c == '/' && prev == '/' {
+			break
+		}
+		prev = c
+	}
 	p := target
 	for i := 0; i < len(p); i++ {
 		if p[i] == '?' {
@@ -73,9 +93,6 @@ func Check(target string, rules Rules) Problem {
 	}
 	if p[0] != '/' {
 		return NotAbsolute
-	}
-	if plainPath(p) {
-		return OK
 	}
 	if pr := checkLayer(p, rules, 0); pr != OK {
 		return pr
@@ -101,21 +118,6 @@ var plain = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// plainPath is the fast path of Check, for the common path made of plain bytes only and without "//": no
-// rule can refuse it (no dot segment without '.', no parameter without ';', no empty segment without "//",
-// no escape without '%'), under any Rules. Anything else takes the full check.
-func plainPath(p string) bool {
-	prev := byte(0)
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if !plain[c] || c == '/' && prev == '/' {
-			return false
-		}
-		prev = c
-	}
-	return true
-}
 
 // checkDecoded checks the decoded readings of a path that holds escapes. It is apart from Check so that
 // the common path (no escape) does not pay for its 512-byte buffer, which the wasm build zeroes on entry.

@@ -223,7 +223,7 @@ func FuzzCheck(f *testing.F) {
 		f.Add(tc.path)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		// The fast path (plainPath) is only a shortcut: under every combination of rules, Check answers
+		// The fast path is only a shortcut: under every combination of rules, Check answers
 		// exactly what the full check answers.
 		for bits := 0; bits < 8; bits++ {
 			r := Rules{AllowEncodedSlashes: bits&1 != 0, AllowEmptySegments: bits&2 != 0, AllowBackslashes: bits&4 != 0}
@@ -248,7 +248,7 @@ func FuzzCheck(f *testing.F) {
 	})
 }
 
-// fullCheck is Check without its fast path (plainPath), the reference the fast path is fuzzed against.
+// fullCheck is Check without its fast path, the reference the fast path is fuzzed against.
 func fullCheck(target string, rules Rules) Problem {
 	p, _, _ := strings.Cut(target, "?")
 	if p == "" || p == "*" {

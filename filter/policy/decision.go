@@ -81,7 +81,6 @@ func (p *Policy) Check(req *Requirement, r Request) Check {
 	if p := pathcheck.Check(r.Path, p.PathRules); p != pathcheck.OK {
 		return Check{Verdict: DenyAmbiguousPath, Path: p}
 	}
-	authorization := r.Authorization
 	switch {
 	case req.Problem != "":
 		return Check{Verdict: DenyMisconfigured}
@@ -89,19 +88,21 @@ func (p *Policy) Check(req *Requirement, r Request) Check {
 		return Check{Verdict: AllowPublic}
 	case p.BypassCORSPreflight && r.IsCORSPreflight():
 		return Check{Verdict: AllowPreflight}
-	case r.AuthCount > 1 || strings.IndexByte(authorization, ',') >= 0:
-		// Envoy joins repeated authorization headers into one value with ',' (an inline header; see
-		// docs/envoy-behaviour.md), and an RFC 6750 b64token never holds a comma: a comma means several
-		// credentials, exactly like several headers.
+	case r.AuthCount > 1:
 		return Check{Verdict: DenyDuplicateAuth}
 	case r.AuthCount == 0:
 		return Check{Verdict: DenyMissingBearer}
 	}
-	token, ok := bearer.Parse(authorization)
-	if !ok {
+	token, reading := bearer.Read(r.Authorization)
+	switch reading {
+	case bearer.SeveralCredentials:
+		// Envoy joins repeated authorization headers into one value with ',' (an inline header; see
+		// docs/envoy-behaviour.md), and an RFC 6750 b64token never holds a comma: a comma means several
+		// credentials, exactly like several headers.
+		return Check{Verdict: DenyDuplicateAuth}
+	case bearer.NotBearer:
 		return Check{Verdict: DenyMissingBearer}
-	}
-	if !bearer.WellFormed(token) {
+	case bearer.Malformed:
 		return Check{Verdict: DenyInvalidBearer}
 	}
 	var kind *config.TokenKind
