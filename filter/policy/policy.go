@@ -19,6 +19,7 @@ type Policy struct {
 	routeBlockPath       []string
 	virtualHostBlockPath []string
 	spoofable            []string // lower-case names removed from every request
+	spoofableLens        uint64   // lengthMask(spoofable): ReadRequest compares a name only when its length matches
 	cache                *sharedcache.Cache
 	defaultRequirement   *Requirement
 	replies              replies
@@ -47,6 +48,7 @@ func Compile(c *config.Config) (*Policy, error) {
 			p.spoofable = append(p.spoofable, h)
 		}
 	}
+	p.spoofableLens = lengthMask(p.spoofable)
 	var fingerprint string
 	if c.Validator != nil {
 		fingerprint = c.Validator.CacheFingerprint()

@@ -89,9 +89,22 @@ func proxyOnUpstreamConnectionClose(contextID, peerType uint32) {
 //go:wasmexport proxy_on_request_headers
 func proxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 	m := mem.enter()
-	r := uint32(internal.ProxyOnRequestHeaders(contextID, int(numHeaders), b(endOfStream)))
+	var r uint32
+	if ctx := findContext(contextID); ctx != nil {
+		r = uint32(ctx.OnHttpRequestHeaders(int(numHeaders), b(endOfStream)))
+	} else {
+		r = uint32(internal.ProxyOnRequestHeaders(contextID, int(numHeaders), b(endOfStream)))
+	}
 	mem.leave(m)
 	return r
+}
+
+// findContext asks the plugin's FindHttpContext, if any, for contextID's stream object.
+func findContext(contextID uint32) types.HttpContext {
+	if findHTTPContext == nil {
+		return nil
+	}
+	return findHTTPContext(contextID)
 }
 
 //go:wasmexport proxy_on_request_body

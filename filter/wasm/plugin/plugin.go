@@ -13,7 +13,6 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/config"
-	"github.com/scope-gate/scope-gate/filter/pairs"
 	"github.com/scope-gate/scope-gate/filter/policy"
 	"github.com/scope-gate/scope-gate/filter/validator"
 )
@@ -28,6 +27,7 @@ var testHookRequestHeaders func()
 // deleted contexts, so that stream objects are reused (see release).
 func NewVMContext() types.VMContext {
 	stdgobridge.OnDelete(release)
+	stdgobridge.FindHttpContext(findStream)
 	return &vmContext{}
 }
 
@@ -139,7 +139,22 @@ func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 		h = &httpContext{}
 	}
 	*h = httpContext{id: contextID, p: p, cfg: p.cfg, paths: p.paths, reqs: p.reqs}
+	newest = h
 	return h
+}
+
+// newest is the stream object NewHttpContext made last. Envoy creates a stream's filters when its headers
+// arrive and calls proxy_on_request_headers right after proxy_on_context_create, so the stream deciding is
+// almost always this one: findStream hands it to the bridge without the SDK's context map. The id check
+// keeps it exact: a released object has id 0, and a reused one the id of its new stream.
+var newest *httpContext
+
+// findStream implements stdgobridge.FindHttpContext.
+func findStream(contextID uint32) types.HttpContext {
+	if h := newest; h != nil && h.id == contextID && !h.ended {
+		return h
+	}
+	return nil
 }
 
 // ended holds the streams of this VM whose proxy_on_log has run and whose proxy_on_delete has not (usually
@@ -156,6 +171,9 @@ const maxFree = 1024
 // too early: until proxy_on_delete the SDK still maps the id to the object. A stream that still waits on a
 // flight leaves it first (proxy_on_log normally did that already).
 func release(contextID uint32) {
+	if newest != nil && newest.id == contextID {
+		newest = nil // deleted, logged or not: no callback of the stream may reach it any more
+	}
 	var h *httpContext
 	for i, e := range ended {
 		if e.id == contextID {
@@ -251,7 +269,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	// identity headers set here. Only names actually present are removed (the host removes every value of
 	// a name at once).
 	spoofable := h.cfg.SpoofableHeaders()
-	r, present, err := requestOf(headers, spoofable)
+	r, present, err := h.cfg.ReadRequest(headers)
 	if err != nil {
 		return h.failClosed("cannot read request headers: " + err.Error())
 	}
@@ -358,62 +376,6 @@ func (h *httpContext) decide(req *policy.Requirement, r policy.Request) types.Ac
 		}
 		return h.apply(req, h.cfg.Deny(policy.DenyMisconfigured, req), check)
 	}
-}
-
-// requestOf reads, in one pass over the request headers in the pairs encoding, what the decision needs (the
-// pseudo-headers, the first non-empty CORS preflight headers, how many Authorization headers there are and
-// the first) and which of the spoofable names are present (bit i for spoofable[i]; config caps the list at
-// four names). A malformed map is an error: nothing read from it is used.
-func requestOf(headers []byte, spoofable []string) (policy.Request, uint8, error) {
-	var r policy.Request
-	var present uint8
-	sc := pairs.NewScanner(headers)
-	for sc.Next() {
-		name, value := sc.Key, sc.Value
-		// Checked on every header, not only on the ones the switch below leaves: an identity header may be
-		// configured under any name the switch reads too (origin, say), and must still be removed.
-		for i, s := range spoofable {
-			if equalFoldASCII(name, s) {
-				present |= 1 << i
-			}
-		}
-		switch {
-		case name == ":path":
-			r.Path = value
-		case name == ":method":
-			r.Method = value
-		case equalFoldASCII(name, "authorization"):
-			if r.AuthCount == 0 {
-				r.Authorization = value
-			}
-			r.AuthCount++
-		case r.Origin == "" && equalFoldASCII(name, "origin"):
-			r.Origin = value
-		case r.AccessControlRequestMethod == "" && equalFoldASCII(name, "access-control-request-method"):
-			r.AccessControlRequestMethod = value
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return policy.Request{}, 0, err
-	}
-	return r, present, nil
-}
-
-// equalFoldASCII compares a header name with a lower-case name, ignoring ASCII case.
-func equalFoldASCII(name, lower string) bool {
-	if len(name) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(lower); i++ {
-		c := name[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // apply carries out a decision: in enforce mode a denial is a local reply; otherwise the request continues

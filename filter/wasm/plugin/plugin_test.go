@@ -205,34 +205,6 @@ func TestBlockMemoNeverServesAnotherBlock(t *testing.T) {
 	}
 }
 
-// requestOf reads the decision's inputs and the spoofable headers in one pass; an identity header configured
-// under a name the decision also reads (origin) is still found, in any case, repeated or not.
-func TestRequestOfOnePass(t *testing.T) {
-	headers := pairs.EncodeStrings(":method", "OPTIONS", ":path", "/a?b", "Origin", "", "origin", "https://app.example",
-		"Access-Control-Request-Method", "POST", "authorization", "Bearer x", "Authorization", "Bearer y",
-		"X-Scope-Gate-Subject", "forged")
-	r, present, err := requestOf(headers, []string{"x-scope-gate-subject", "origin", "x-scope-gate-scopes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := policy.Request{Path: "/a?b", Method: "OPTIONS", Origin: "https://app.example",
-		AccessControlRequestMethod: "POST", AuthCount: 2, Authorization: "Bearer x"}
-	if r != want {
-		t.Fatalf("request = %+v, want %+v", r, want)
-	}
-	if present != 0b011 {
-		t.Fatalf("present = %03b, want 011 (subject and origin, not scopes)", present)
-	}
-	// A malformed map is refused whole: nothing read before the bad pair is used.
-	if r, present, err := requestOf(headers[:len(headers)-1], []string{"x-scope-gate-subject"}); err == nil || r != (policy.Request{}) || present != 0 {
-		t.Fatalf("truncated map: %+v, %b, %v", r, present, err)
-	}
-	// No map at all is a request without headers.
-	if r, _, err := requestOf(nil, nil); err != nil || r != (policy.Request{}) {
-		t.Fatalf("no map: %+v, %v", r, err)
-	}
-}
-
 func TestStatusOf(t *testing.T) {
 	for _, tc := range []struct {
 		headers [][2]string

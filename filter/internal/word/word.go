@@ -1,0 +1,23 @@
+// Package word reads little-endian words out of strings and byte slices without bounds checks, for the
+// request path's word-at-a-time scans (bearer tokens, header names). In the wasm build a load through
+// encoding/binary costs one load per byte; here it is one unaligned load on little-endian machines (and
+// encoding/binary elsewhere). Callers guarantee the bounds: each function reads exactly the bytes it names.
+package word
+
+// Of is the little-endian word of s's first (at most eight) bytes, zero-padded: the constant a load is
+// compared with.
+func Of(s string) uint64 {
+	var w uint64
+	for i := 0; i < len(s) && i < 8; i++ {
+		w |= uint64(s[i]) << (8 * i)
+	}
+	return w
+}
+
+// Mask keeps the low n bytes of a word (n in 0..8).
+func Mask(n int) uint64 {
+	if n >= 8 {
+		return ^uint64(0)
+	}
+	return 1<<(8*uint(n)) - 1
+}
