@@ -88,11 +88,14 @@ type Request struct {
 
 // Expect is what must be observed.
 type Expect struct {
-	Configure       string            `json:"configure"` // "rejected": the plugin must refuse the configuration at start
-	Status          int               `json:"status"`    // status the client gets (200 from the upstream when allowed)
-	Upstream        bool              `json:"upstream"`  // the request reached the upstream
-	Body            *string           `json:"body"`      // exact local reply body
-	Headers         map[string]string `json:"headers"`   // local reply headers that must be present with these values
+	Configure string  `json:"configure"` // "rejected": the plugin must refuse the configuration at start
+	Status    int     `json:"status"`    // status the client gets (200 from the upstream when allowed)
+	Upstream  bool    `json:"upstream"`  // the request reached the upstream
+	Body      *string `json:"body"`      // exact local reply body
+	// Details is the local reply's response code details (Envoy's %RESPONSE_CODE_DETAILS%), when set. Every
+	// local reply of the filter carries details starting "scope_gate_", set or not.
+	Details         string            `json:"details"`
+	Headers         map[string]string `json:"headers"` // local reply headers that must be present with these values
 	AbsentHeaders   []string          `json:"absent_headers"`
 	UpstreamHeaders map[string]string `json:"upstream_headers"` // headers the upstream must see with these values
 	UpstreamAbsent  []string          `json:"upstream_absent"`  // headers the upstream must not see

@@ -84,6 +84,9 @@ func runScenario(t *testing.T, h *envoyhost.Host, s Scenario) {
 	}
 	if res.LocalReply != nil {
 		checkHeaders(t, "reply", res.LocalReply.Headers, e.Headers, e.AbsentHeaders)
+		if d := res.LocalReply.Details; !strings.HasPrefix(d, "scope_gate_") || e.Details != "" && d != e.Details {
+			t.Fatalf("local reply details %q, want %q (every reply of the filter names itself scope_gate_*)", d, e.Details)
+		}
 	}
 	if res.Upstream != nil {
 		checkHeaders(t, "upstream", res.Upstream.Headers, e.UpstreamHeaders, e.UpstreamAbsent)

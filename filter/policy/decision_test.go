@@ -1,11 +1,12 @@
 package policy
 
 import (
-	"github.com/scope-gate/scope-gate/filter/validator"
 	"strings"
 	"testing"
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/config"
+	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
 const (
@@ -332,4 +333,28 @@ func relaxedSlashesConfig() string {
 // noPreflightConfig is the reference configuration with bypass_cors_preflight off.
 func noPreflightConfig() string {
 	return strings.Replace(referenceConfig(), "{", `{"bypass_cors_preflight": false,`, 1)
+}
+
+// kindOf's word compare answers what strings.HasPrefix answers, for prefixes and tokens on both sides of
+// eight bytes.
+func TestKindOfMatchesHasPrefix(t *testing.T) {
+	prefixes := []string{"a", "dfoa_", "dfoe_", "abcdefg", "abcdefgh", "abcdefghi", "Abcdefgh"}
+	var kinds []config.TokenKind
+	for _, pre := range prefixes {
+		kinds = append(kinds, config.TokenKind{Prefix: pre})
+	}
+	p := &Policy{Config: &config.Config{TokenKinds: kinds}, kindWords: prefixWords(kinds)}
+	for _, tok := range []string{"a", "ab", "dfoa_", "dfoa_x", "dfoe_xxxxxxx", "abcdefg", "abcdefgh", "abcdefghi",
+		"abcdefgX", "Abcdefgh1", "xbcdefghi", "dfoa", "bcdefghij"} {
+		var want *config.TokenKind
+		for i := range kinds {
+			if strings.HasPrefix(tok, kinds[i].Prefix) {
+				want = &p.TokenKinds[i]
+				break
+			}
+		}
+		if got := p.kindOf(tok); got != want {
+			t.Errorf("kindOf(%q) = %v, want %v", tok, got, want)
+		}
+	}
 }

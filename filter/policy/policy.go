@@ -18,8 +18,9 @@ type Policy struct {
 
 	routeBlockPath       []string
 	virtualHostBlockPath []string
-	spoofable            []string // lower-case names removed from every request
-	spoofableLens        uint64   // lengthMask(spoofable): ReadRequest compares a name only when its length matches
+	spoofable            []string     // lower-case names removed from every request
+	spoofableLens        uint64       // lengthMask(spoofable): ReadRequest compares a name only when its length matches
+	kindWords            []prefixWord // TokenKinds' prefixes as words, for kindOf
 	cache                *sharedcache.Cache
 	defaultRequirement   *Requirement
 	replies              replies
@@ -49,6 +50,7 @@ func Compile(c *config.Config) (*Policy, error) {
 		}
 	}
 	p.spoofableLens = lengthMask(p.spoofable)
+	p.kindWords = prefixWords(c.TokenKinds)
 	var fingerprint string
 	if c.Validator != nil {
 		fingerprint = c.Validator.CacheFingerprint()

@@ -46,8 +46,8 @@ func rawIncrement(id uint32, delta int64) internal.Status {
 	return internal.ProxyIncrementMetric(id, delta)
 }
 
-func rawSendLocalResponse(status uint32, headers, body []byte, grpcStatus int32) internal.Status {
-	return internal.ProxySendLocalResponse(status, nil, 0, unsafe.SliceData(body), len(body), unsafe.SliceData(headers), len(headers), grpcStatus)
+func rawSendLocalResponse(status uint32, details string, headers, body []byte, grpcStatus int32) internal.Status {
+	return internal.ProxySendLocalResponse(status, strPtr(details), len(details), unsafe.SliceData(body), len(body), unsafe.SliceData(headers), len(headers), grpcStatus)
 }
 
 func rawLog(level internal.LogLevel, msg []byte) {

@@ -49,9 +49,9 @@ func rawIncrement(id uint32, delta int64) internal.Status {
 	return internal.Status(hostIncrementMetric(id, delta))
 }
 
-func rawSendLocalResponse(status uint32, headers, body []byte, grpcStatus int32) internal.Status {
-	return internal.Status(hostSendLocalResponse(status, nil, 0, unsafe.Pointer(unsafe.SliceData(body)), n(len(body)),
-		unsafe.Pointer(unsafe.SliceData(headers)), n(len(headers)), grpcStatus))
+func rawSendLocalResponse(status uint32, details string, headers, body []byte, grpcStatus int32) internal.Status {
+	return internal.Status(hostSendLocalResponse(status, unsafe.Pointer(unsafe.StringData(details)), n(len(details)),
+		unsafe.Pointer(unsafe.SliceData(body)), n(len(body)), unsafe.Pointer(unsafe.SliceData(headers)), n(len(headers)), grpcStatus))
 }
 
 func rawLog(level internal.LogLevel, msg []byte) {

@@ -23,5 +23,5 @@ func DefineCounter(name string) (Counter, error) {
 
 // Increment adds delta to the counter.
 func (c Counter) Increment(delta uint64) error {
-	return internal.StatusToError(rawIncrement(uint32(c), int64(delta)))
+	return status(rawIncrement(uint32(c), int64(delta)))
 }

@@ -24,8 +24,9 @@ type accessRecord struct {
 
 // decision labels the access-log line: what the filter decided, never the token. A local reply is labelled
 // with what Envoy's access log can show of it, never with its body (whose format is the filter's business):
-// the status, the response code details when the host set any (wasm_fail_stream), else the error parameter of
-// a WWW-Authenticate challenge (RFC 6750 §3.1: invalid_token, insufficient_scope, invalid_request).
+// the status and the response code details (%RESPONSE_CODE_DETAILS%: the filter's scope_gate_<verdict>, or the
+// host's wasm_fail_stream), else the error parameter of a WWW-Authenticate challenge (RFC 6750 §3.1:
+// invalid_token, insufficient_scope, invalid_request).
 func (g *Gateway) decision(rt *Route, res envoyhost.Result, upHeaders [][2]string) string {
 	if lr := res.LocalReply; lr != nil {
 		switch {

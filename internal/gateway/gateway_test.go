@@ -184,8 +184,8 @@ func TestAccessLogAndAdmin(t *testing.T) {
 	want := []string{
 		`"GET /openapi/v1/apps?… HTTP/1.1" 200 route=apps_read decision="allowed"`,
 		`"POST /openapi/v1/oauth/device/code HTTP/1.1" 200 route=device_flow decision="public"`,
-		`"GET /openapi/v1/apps HTTP/1.1" 401 route=apps_read decision="401 invalid_token"`,
-		`"POST /openapi/v1/apps/1/run HTTP/1.1" 403 route=apps_run decision="403 insufficient_scope"`,
+		`"GET /openapi/v1/apps HTTP/1.1" 401 route=apps_read decision="401 scope_gate_invalid_bearer"`,
+		`"POST /openapi/v1/apps/1/run HTTP/1.1" 403 route=apps_run decision="403 scope_gate_insufficient_scope"`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("access log has %d lines, want %d:\n%s", len(lines), len(want), tg.access.String())

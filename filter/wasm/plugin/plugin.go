@@ -236,6 +236,9 @@ type httpContext struct {
 	// ended: proxy_on_log has run and the object waits in ended for proxy_on_delete (see release).
 	ended bool
 
+	// noRouteBlock: this request's route has no block in the namespace (read once by requirement).
+	noRouteBlock bool
+
 	// released: the decision let the request through (set just before Continue or resume). Until then the
 	// body and trailer callbacks hold the request (see OnHttpRequestBody).
 	released bool
@@ -308,14 +311,24 @@ func (h *httpContext) OnHttpRequestTrailers(numTrailers int) types.Action {
 }
 
 // requirement resolves what the route requires in policy.Resolve's order (docs/spec.md §3); the
-// httpContext is its Lookup, reading the running Envoy's properties.
+// httpContext is its Lookup, reading the running Envoy's properties. Resolve's first step, the route's own
+// block, is taken here directly: it decides almost every request, and the interface dispatch and calls around
+// it are a measurable part of the request path in the wasm build. Only a route without a block goes through
+// Resolve, whose RouteBlock then answers "none" without reading it again.
 func (h *httpContext) requirement() (*policy.Requirement, error) {
+	if r, found, err := h.block(h.paths.routeBlock, &h.p.route); found || err != nil {
+		return r, err
+	}
+	h.noRouteBlock = true
 	r, _, err := h.cfg.Resolve(h)
 	return r, err
 }
 
 // RouteBlock implements policy.Lookup: the route's metadata block.
 func (h *httpContext) RouteBlock() (*policy.Requirement, bool, error) {
+	if h.noRouteBlock {
+		return nil, false, nil
+	}
 	return h.block(h.paths.routeBlock, &h.p.route)
 }
 
@@ -391,7 +404,7 @@ func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check po
 	}
 	report := h.cfg.Mode == config.ModeReport
 	if !allowed && !report {
-		if err := stdgobridge.SendSerializedHttpResponse(d.Reply.Status, d.Reply.HeaderPairs, d.Reply.Body, -1); err != nil {
+		if err := stdgobridge.SendSerializedHttpResponse(d.Reply.Status, d.Reply.Details, d.Reply.HeaderPairs, d.Reply.Body, -1); err != nil {
 			stdgobridge.LogCritical("scope-gate: cannot send the local reply: " + err.Error())
 		}
 		return types.ActionPause
@@ -430,33 +443,29 @@ func setHeader(name, value string) error {
 }
 
 // logDenial logs a denial. The line is built in a reused buffer: denials are as frequent as allowed
-// requests under attack, and must not allocate either. It is one shape for every verdict (head, route name,
-// tail, token id) because each call site costs code in the module.
+// requests under attack, and must not allocate either. A denial's debug line is its reply's LogLine and the
+// token's id, with no route name: reading xds.route_name and quoting it was most of what a 401 or 403 cost
+// over an allowed request, for a line an Envoy at its default level drops. The route of a denial is in the
+// access log (%ROUTE_NAME%, with %RESPONSE_CODE_DETAILS% carrying the reply's Details); a misconfigured route
+// still logs its name, at error level (docs/spec.md §7).
 func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, check policy.Check) {
-	var head [5]string
-	var tail [2]string
-	route, token, level := true, check.Verdict == policy.NeedsValidation, stdgobridge.LevelDebug
+	b, level := h.p.line[:0], stdgobridge.LevelDebug
 	switch d.Verdict {
 	case policy.DenyMisconfigured:
-		head[0], tail, token, level = "scope-gate: misconfigured route ", [2]string{": ", req.Problem}, false, stdgobridge.LevelError
+		b = appendRouteName(append(b, "scope-gate: misconfigured route "...))
+		b = append(append(b, ": "...), req.Problem...)
+		level = stdgobridge.LevelError
 	case policy.DenyValidatorUnavailable:
-		head[0], route, token, level = "scope-gate: token validation unavailable for", false, true, stdgobridge.LevelWarn
+		b = check.Hash.AppendLogID(append(b, "scope-gate: token validation unavailable for token "...))
+		level = stdgobridge.LevelWarn
 	case policy.DenyAmbiguousPath:
 		// The rule, never the path: a path can carry anything, control bytes included.
-		head, token = [5]string{"scope-gate: denied 400 invalid_request (ambiguous path: ", check.Path.String(), ") on route "}, false
+		b = append(append(append(b, d.Reply.LogLine...), ": "...), check.Path.String()...)
 	default:
-		head = [5]string{"scope-gate: denied ", d.Reply.Decision, " (", d.Verdict.String(), ") on route "}
-	}
-	b := h.p.line[:0]
-	for _, s := range head {
-		b = append(b, s...)
-	}
-	if route {
-		b = appendRouteName(b)
-	}
-	b = append(append(b, tail[0]...), tail[1]...)
-	if token {
-		b = check.Hash.AppendLogID(append(b, " token "...))
+		b = append(b, d.Reply.LogLine...)
+		if check.Verdict == policy.NeedsValidation {
+			b = check.Hash.AppendLogID(append(b, " token "...))
+		}
 	}
 	stdgobridge.LogBytes(level, b)
 	h.p.line = b
@@ -491,7 +500,7 @@ func (h *httpContext) failClosed(reason string) (action types.Action) {
 	h.released = false
 	defer func() { _ = recover() }()
 	r := failReply
-	_ = stdgobridge.SendSerializedHttpResponse(r.Status, r.HeaderPairs, r.Body, -1)
+	_ = stdgobridge.SendSerializedHttpResponse(r.Status, r.Details, r.HeaderPairs, r.Body, -1)
 	h.p.count(policy.CountConfigError)
 	stdgobridge.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
 	return action
@@ -503,7 +512,9 @@ var failReply = func() *policy.Reply {
 	if err != nil {
 		panic(err)
 	}
-	return cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement()).Reply
+	r := *cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement()).Reply
+	r.Details = "scope_gate_failed_closed" // a panic or a host error, not a route's configuration
+	return &r
 }()
 
 // dotted renders a serialized property path for a log line.
