@@ -11,6 +11,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/confjson"
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/pathcheck"
 	"github.com/scope-gate/scope-gate/filter/scope"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
@@ -156,7 +157,7 @@ func (c *Config) decode(root strictjson.Value) error {
 		case "full_scope":
 			c.FullScope, err = confjson.String(v, path)
 			if err == nil && c.FullScope != "" && !scope.ValidToken(c.FullScope) {
-				err = confjson.At(path, "must be \"\" or one RFC 6749 scope token, got "+strconv.Quote(c.FullScope))
+				err = confjson.At(path, "must be \"\" or one RFC 6749 scope token, got "+quote.String(c.FullScope))
 			}
 		case "default_route":
 			var s string
@@ -169,7 +170,7 @@ func (c *Config) decode(root strictjson.Value) error {
 				case "deny":
 					c.DefaultRoute = DefaultDeny
 				default:
-					err = confjson.At(path, `must be "bearer", "public" or "deny", got `+strconv.Quote(s))
+					err = confjson.At(path, `must be "bearer", "public" or "deny", got `+quote.String(s))
 				}
 			}
 		case "mode":
@@ -181,7 +182,7 @@ func (c *Config) decode(root strictjson.Value) error {
 				case "report":
 					c.Mode = ModeReport
 				default:
-					err = confjson.At(path, `must be "enforce" or "report", got `+strconv.Quote(s))
+					err = confjson.At(path, `must be "enforce" or "report", got `+quote.String(s))
 				}
 			}
 		case "token_kinds":
@@ -222,7 +223,7 @@ func (c *Config) decodeRoutes(v strictjson.Value, path string) error {
 	}
 	c.Routes = make([]Route, 0, len(v.Members))
 	for _, m := range v.Members {
-		rp := path + "[" + strconv.Quote(m.Key) + "]"
+		rp := path + "[" + quote.String(m.Key) + "]"
 		if m.Key == "" {
 			return confjson.At(rp, "route name must not be empty")
 		}
@@ -266,7 +267,7 @@ func (c *Config) decodeTokenKinds(v strictjson.Value, path string) error {
 			case "subject_type":
 				k.SubjectType, err = confjson.String(m.Value, mp)
 				if err == nil && !scope.ValidSubjectType(k.SubjectType) {
-					err = confjson.At(mp, "must be one token of visible ASCII, got "+strconv.Quote(k.SubjectType))
+					err = confjson.At(mp, "must be one token of visible ASCII, got "+quote.String(k.SubjectType))
 				}
 			case "scopes":
 				k.Scopes, err = confjson.ScopeList(m.Value, mp)
@@ -282,7 +283,7 @@ func (c *Config) decodeTokenKinds(v strictjson.Value, path string) error {
 		}
 		for _, other := range c.TokenKinds {
 			if other.Prefix == k.Prefix {
-				return confjson.At(ip+".prefix", "duplicates the prefix "+strconv.Quote(k.Prefix)+" of an earlier kind")
+				return confjson.At(ip+".prefix", "duplicates the prefix "+quote.String(k.Prefix)+" of an earlier kind")
 			}
 		}
 		k.ScopesText = strings.Join(k.Scopes, " ")
@@ -355,9 +356,9 @@ func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 			if s, err = confjson.String(val, mp); err == nil {
 				s = asciiLower(s)
 				if s != "" && !validHeaderName(s) {
-					err = confjson.At(mp, "must be \"\" or an HTTP header name (RFC 9110 token), got "+strconv.Quote(s))
+					err = confjson.At(mp, "must be \"\" or an HTTP header name (RFC 9110 token), got "+quote.String(s))
 				} else if s == "authorization" || s == "host" {
-					err = confjson.At(mp, "must not be "+strconv.Quote(s))
+					err = confjson.At(mp, "must not be "+quote.String(s))
 				}
 				*name = s
 			}
@@ -376,7 +377,7 @@ func (c *Config) decodeUpstreamHeaders(v strictjson.Value, path string) error {
 			continue
 		}
 		if prev, dup := names[h.name]; dup {
-			return confjson.At(path+"."+h.key, "header "+strconv.Quote(h.name)+" is already used by "+path+"."+prev)
+			return confjson.At(path+"."+h.key, "header "+quote.String(h.name)+" is already used by "+path+"."+prev)
 		}
 		names[h.name] = h.key
 	}

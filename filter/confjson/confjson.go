@@ -7,6 +7,7 @@ package confjson
 import (
 	"strconv"
 
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/scope"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
@@ -66,7 +67,7 @@ func ScopeList(v strictjson.Value, path string) ([]string, error) {
 			return nil, err
 		}
 		if !scope.ValidToken(s) {
-			return nil, At(ip, "is not an RFC 6749 scope token: "+strconv.Quote(s))
+			return nil, At(ip, "is not an RFC 6749 scope token: "+quote.String(s))
 		}
 		out = append(out, s)
 	}

@@ -1,9 +1,8 @@
 package policy
 
 import (
-	"strconv"
-
 	"github.com/scope-gate/scope-gate/filter/config"
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/pairs"
 	"github.com/scope-gate/scope-gate/filter/scope"
 )
@@ -58,10 +57,10 @@ func (p *Policy) RequirementFromFields(fields [][2]string) *Requirement {
 		case keySubjectTypes:
 			slot = &subjects
 		default:
-			return p.misconfigured("unknown key " + strconv.Quote(key) + " (known: auth, required_scope, subject_types)")
+			return p.misconfigured("unknown key " + quote.String(key) + " (known: auth, required_scope, subject_types)")
 		}
 		if *slot != nil {
-			return p.misconfigured("key " + strconv.Quote(key) + " appears twice")
+			return p.misconfigured("key " + quote.String(key) + " appears twice")
 		}
 		*slot = value
 	}
@@ -73,7 +72,7 @@ func (p *Policy) RequirementFromFields(fields [][2]string) *Requirement {
 		case "none":
 			r.Public = true
 		default:
-			return p.misconfigured(`auth must be "bearer" or "none", got ` + strconv.Quote(*auth))
+			return p.misconfigured(`auth must be "bearer" or "none", got ` + quote.String(*auth))
 		}
 	}
 	if r.Public && (required != nil || subjects != nil) {
@@ -88,9 +87,9 @@ func (p *Policy) RequirementFromFields(fields [][2]string) *Requirement {
 		case *required == "":
 			return p.misconfigured("required_scope is empty")
 		case bad != "":
-			return p.misconfigured("required_scope " + strconv.Quote(*required) + ": " + strconv.Quote(bad) + " is not an RFC 6749 scope token")
+			return p.misconfigured("required_scope " + quote.String(*required) + ": " + quote.String(bad) + " is not an RFC 6749 scope token")
 		default:
-			return p.misconfigured("required_scope " + strconv.Quote(*required) + ": scopes must be separated by single spaces")
+			return p.misconfigured("required_scope " + quote.String(*required) + ": scopes must be separated by single spaces")
 		}
 	}
 	if subjects != nil {
@@ -99,9 +98,9 @@ func (p *Policy) RequirementFromFields(fields [][2]string) *Requirement {
 		case ok:
 			r.SubjectTypes = types
 		case bad != "":
-			return p.misconfigured("subject_types " + strconv.Quote(*subjects) + ": " + strconv.Quote(bad) + " is not a valid subject type")
+			return p.misconfigured("subject_types " + quote.String(*subjects) + ": " + quote.String(bad) + " is not a valid subject type")
 		default:
-			return p.misconfigured("subject_types " + strconv.Quote(*subjects) + ": must be non-empty, separated by single spaces")
+			return p.misconfigured("subject_types " + quote.String(*subjects) + ": must be non-empty, separated by single spaces")
 		}
 	}
 	if !r.Public && p.Validator == nil {

@@ -31,7 +31,7 @@ func TestRequirementErrors(t *testing.T) {
 		{"empty scope", "", block("required_scope", ""), "required_scope is empty"},
 		{"scope with quote", "", block("required_scope", `apps"read`), `required_scope "apps\"read": "apps\"read" is not an RFC 6749 scope token`},
 		{"scope with backslash", "", block("required_scope", `a\b`), `required_scope "a\\b": "a\\b" is not an RFC 6749 scope token`},
-		{"scope with non-ASCII", "", block("required_scope", "apps:réad"), `required_scope "apps:réad": "apps:réad" is not an RFC 6749 scope token`},
+		{"scope with non-ASCII", "", block("required_scope", "apps:réad"), `required_scope "apps:r\xc3\xa9ad": "apps:r\xc3\xa9ad" is not an RFC 6749 scope token`},
 		{"double space", "", block("required_scope", "a  b"), `required_scope "a  b": scopes must be separated by single spaces`},
 		{"leading space", "", block("required_scope", " a"), `required_scope " a": scopes must be separated by single spaces`},
 		{"trailing space", "", block("required_scope", "a "), `required_scope "a ": scopes must be separated by single spaces`},

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 )
 
 // Kind is the JSON type of a Value.
@@ -251,7 +253,7 @@ func (p *parser) value(depth int) (Value, error) {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	default:
-		return Value{}, p.fail("unexpected character " + strconv.QuoteRune(rune(c)))
+		return Value{}, p.fail("unexpected character " + quote.Byte(c))
 	}
 }
 
@@ -293,7 +295,7 @@ func (p *parser) object(depth int) (Value, error) {
 		}
 		for _, m := range v.Members {
 			if m.Key == key {
-				return Value{}, &SyntaxError{Offset: keyAt, Msg: "duplicate key " + strconv.Quote(key)}
+				return Value{}, &SyntaxError{Offset: keyAt, Msg: "duplicate key " + quote.String(key)}
 			}
 		}
 		p.skipSpace()

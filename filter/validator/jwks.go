@@ -14,6 +14,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/confjson"
 	"github.com/scope-gate/scope-gate/filter/digest"
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
@@ -145,7 +146,7 @@ func parseKeySet(doc strictjson.Value, path string, algs []string, strict bool) 
 		}
 		for _, other := range ks.keys {
 			if other.kid == k.kid && other.alg == k.alg {
-				problem = "duplicates kid " + strconv.Quote(k.kid) + " for " + k.alg
+				problem = "duplicates kid " + quote.String(k.kid) + " for " + k.alg
 			}
 		}
 		if problem != "" {
@@ -180,7 +181,7 @@ func parseKey(item strictjson.Value, algs []string) (jwtKey, string) {
 			}
 		case "d", "p", "q", "dp", "dq", "qi", "k", "oth", "priv":
 			// A JWKS that publishes private material has leaked the key: refuse it rather than use its public half.
-			return jwtKey{}, "contains private or symmetric key material (" + strconv.Quote(m.Key) + ")"
+			return jwtKey{}, "contains private or symmetric key material (" + quote.String(m.Key) + ")"
 		}
 	}
 	pub, kid, jwkAlg, problem := decodeJWK(item)
@@ -206,7 +207,7 @@ func parseKey(item strictjson.Value, algs []string) (jwtKey, string) {
 		return jwtKey{}, "not an RSA, P-256 or Ed25519 public key"
 	}
 	if jwkAlg != "" && jwkAlg != fits {
-		return jwtKey{}, `"alg" ` + strconv.Quote(jwkAlg) + " is not supported for this key (it fits " + fits + ")"
+		return jwtKey{}, `"alg" ` + quote.String(jwkAlg) + " is not supported for this key (it fits " + fits + ")"
 	}
 	allowed := false
 	for _, a := range algs {

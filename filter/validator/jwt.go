@@ -8,6 +8,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/confjson"
 	"github.com/scope-gate/scope-gate/filter/digest"
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
 
@@ -148,7 +149,7 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 		case "jwks_path":
 			v.JWKSPath, err = confjson.String(val, mp)
 			if err == nil && (len(v.JWKSPath) == 0 || v.JWKSPath[0] != '/' || !bearerSafe(v.JWKSPath)) {
-				err = confjson.At(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(v.JWKSPath))
+				err = confjson.At(mp, "must start with '/' and be visible ASCII, got "+quote.String(v.JWKSPath))
 			}
 			remoteOnly = append(remoteOnly, key)
 		case "timeout_ms":
@@ -199,7 +200,7 @@ func decodeJWT(obj strictjson.Value, path string) (Validator, error) {
 		return nil, err
 	}
 	if v.ScopeClaim != "" && v.ScopeClaim == v.ScpClaim {
-		return nil, confjson.At(path+".scp_claim", "must differ from scope_claim ("+strconv.Quote(v.ScopeClaim)+"): the two are read with different rules")
+		return nil, confjson.At(path+".scp_claim", "must differ from scope_claim ("+quote.String(v.ScopeClaim)+"): the two are read with different rules")
 	}
 	if !hasIssuer {
 		return nil, confjson.At(path+".issuer", "is required (the token's iss must equal it)")
@@ -252,13 +253,13 @@ func decodeAlgorithms(val strictjson.Value, path string) ([]string, error) {
 		case "none":
 			return nil, confjson.At(ip, `"none" would accept unsigned tokens: never allowed`)
 		case "HS256", "HS384", "HS512":
-			return nil, confjson.At(ip, strconv.Quote(s)+" (shared-secret) is not supported: it permits algorithm confusion and lets verifiers mint tokens")
+			return nil, confjson.At(ip, quote.String(s)+" (shared-secret) is not supported: it permits algorithm confusion and lets verifiers mint tokens")
 		default:
-			return nil, confjson.At(ip, `must be "RS256", "ES256" or "EdDSA", got `+strconv.Quote(s))
+			return nil, confjson.At(ip, `must be "RS256", "ES256" or "EdDSA", got `+quote.String(s))
 		}
 		for _, have := range out {
 			if have == s {
-				return nil, confjson.At(ip, "duplicates "+strconv.Quote(s))
+				return nil, confjson.At(ip, "duplicates "+quote.String(s))
 			}
 		}
 		out = append(out, s)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/scope-gate/scope-gate/filter/confjson"
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/scope"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
@@ -28,7 +29,7 @@ type Remote struct {
 func (r *Remote) Type() string { return r.Kind }
 
 // Describe implements Validator.
-func (r *Remote) Describe() string { return r.Kind + " (cluster " + strconv.Quote(r.Cluster) + ")" }
+func (r *Remote) Describe() string { return r.Kind + " (cluster " + quote.String(r.Cluster) + ")" }
 
 // Clusters implements Validator: every token is checked by one call to Cluster.
 func (r *Remote) Clusters() []Cluster { return []Cluster{{Key: "cluster", Name: r.Cluster}} }
@@ -67,7 +68,7 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*Remote, error)
 		case "path":
 			r.Path, err = confjson.String(val, mp)
 			if err == nil && (len(r.Path) == 0 || r.Path[0] != '/' || !bearerSafe(r.Path)) {
-				err = confjson.At(mp, "must start with '/' and be visible ASCII, got "+strconv.Quote(r.Path))
+				err = confjson.At(mp, "must start with '/' and be visible ASCII, got "+quote.String(r.Path))
 			}
 		case "method":
 			if kind != "forward" {
@@ -76,7 +77,7 @@ func decodeRemote(kind string, v strictjson.Value, path string) (*Remote, error)
 			}
 			r.Method, err = confjson.String(val, mp)
 			if err == nil && !validMethod(r.Method) {
-				err = confjson.At(mp, "must be an upper-case HTTP method token, got "+strconv.Quote(r.Method))
+				err = confjson.At(mp, "must be an upper-case HTTP method token, got "+quote.String(r.Method))
 			}
 		case "timeout_ms":
 			var n int64

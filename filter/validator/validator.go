@@ -6,6 +6,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/confjson"
 	"github.com/scope-gate/scope-gate/filter/digest"
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/scope"
 	"github.com/scope-gate/scope-gate/filter/strictjson"
 )
@@ -71,7 +72,7 @@ func Decode(v strictjson.Value, path string) (Validator, error) {
 		// jwt.go natively and with -tags jwt; jwt_off.go (a refusal naming the variant) in the default module.
 		return decodeJWT(v, path)
 	default:
-		return nil, confjson.At(path+".type", `must be "static", "introspection", "forward" or "jwt", got `+strconv.Quote(t))
+		return nil, confjson.At(path+".type", `must be "static", "introspection", "forward" or "jwt", got `+quote.String(t))
 	}
 }
 
@@ -197,7 +198,7 @@ func decodeStatic(v strictjson.Value, path string) (*Static, error) {
 			case "subject_type":
 				tok.SubjectType, err = confjson.String(m.Value, mp)
 				if err == nil && !scope.ValidSubjectType(tok.SubjectType) {
-					err = confjson.At(mp, "must be one token of visible ASCII, got "+strconv.Quote(tok.SubjectType))
+					err = confjson.At(mp, "must be one token of visible ASCII, got "+quote.String(tok.SubjectType))
 				}
 			case "scopes":
 				tok.Scopes, err = confjson.ScopeList(m.Value, mp)

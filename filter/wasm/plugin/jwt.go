@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/policy"
 	"github.com/scope-gate/scope-gate/filter/sharedcache"
 	"github.com/scope-gate/scope-gate/filter/validator"
@@ -200,7 +201,7 @@ func (p *pluginContext) startJWKSFetch(callerID uint32, cfg *policy.Policy, v *v
 	p.count(policy.CountValidatorCalls)
 	if _, err := stdgobridge.DispatchRootHTTPCall(p.id, callerID, v.JWKSCluster, v.JWKSRequest(), nil, v.TimeoutMillis, f.onAnswer); err != nil {
 		p.count(policy.CountValidatorErrors)
-		stdgobridge.LogWarn("scope-gate: cannot fetch the JWKS from cluster " + strconv.Quote(v.JWKSCluster) + ": " + err.Error())
+		stdgobridge.LogWarn("scope-gate: cannot fetch the JWKS from cluster " + quote.String(v.JWKSCluster) + ": " + err.Error())
 		return nil
 	}
 	return f
@@ -223,7 +224,7 @@ func (f *jwksFetch) onAnswer(numHeaders, bodySize, _ int) {
 			w.resumeJWT()
 		}
 	}()
-	where := "JWKS from cluster " + strconv.Quote(f.v.JWKSCluster)
+	where := "JWKS from cluster " + quote.String(f.v.JWKSCluster)
 	status, body, problem := readCallAnswer(numHeaders, bodySize, validator.MaxJWKSBodyBytes)
 	if problem == "" && status != 200 {
 		problem = "answered " + strconv.Itoa(status)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/config"
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/policy"
 	"github.com/scope-gate/scope-gate/filter/validator"
 )
@@ -475,9 +476,9 @@ func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, chec
 func appendRouteName(b []byte) []byte {
 	name, err := stdgobridge.GetPropertyString(routeNamePath)
 	if err != nil {
-		return strconv.AppendQuote(b, "<no route>")
+		return quote.Append(b, "<no route>")
 	}
-	return strconv.AppendQuote(b, name)
+	return quote.Append(b, name)
 }
 
 // routeName is read only on the denial path, for logs.
@@ -502,7 +503,7 @@ func (h *httpContext) failClosed(reason string) (action types.Action) {
 	r := failReply
 	_ = stdgobridge.SendSerializedHttpResponse(r.Status, r.Details, r.HeaderPairs, r.Body, -1)
 	h.p.count(policy.CountConfigError)
-	stdgobridge.LogError("scope-gate: failing closed on route " + strconv.Quote(routeName()) + ": " + reason)
+	stdgobridge.LogError("scope-gate: failing closed on route " + quote.String(routeName()) + ": " + reason)
 	return action
 }
 

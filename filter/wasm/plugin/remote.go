@@ -8,6 +8,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
+	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/policy"
 	"github.com/scope-gate/scope-gate/filter/sharedcache"
 	"github.com/scope-gate/scope-gate/filter/validator"
@@ -55,7 +56,7 @@ func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check
 	h.p.count(policy.CountValidatorCalls)
 	if _, err := stdgobridge.DispatchRootHTTPCall(h.p.id, h.id, v.Cluster, headers, body, v.TimeoutMillis, f.onAnswer); err != nil {
 		h.p.count(policy.CountValidatorErrors)
-		stdgobridge.LogWarn("scope-gate: cannot call validator cluster " + strconv.Quote(v.Cluster) + ": " + err.Error())
+		stdgobridge.LogWarn("scope-gate: cannot call validator cluster " + quote.String(v.Cluster) + ": " + err.Error())
 		return h.apply(req, h.cfg.Deny(policy.DenyValidatorUnavailable, req), check)
 	}
 	h.p.inflight[check.Hash] = f
