@@ -1,6 +1,9 @@
 package digest
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // Index finds a hash among a fixed set of hashes, built once (at configuration time) and read on the
 // request path. It is an open-addressed table probed by the hash's own first eight bytes: a SHA-256 is
@@ -53,11 +56,8 @@ func (ix *Index) Find(h *Hash) (int, bool) {
 	}
 }
 
-// equal compares two hashes word by word (four 8-byte loads each; a == on [32]byte calls memequal in the
-// wasm build).
+// equal compares two hashes as four words, which the compiler compares inline (a == on [32]byte calls
+// memequal in the wasm build). Both are 32-byte arrays; their alignment does not matter to wasm loads.
 func equal(a, b *Hash) bool {
-	return binary.LittleEndian.Uint64(a[0:8]) == binary.LittleEndian.Uint64(b[0:8]) &&
-		binary.LittleEndian.Uint64(a[8:16]) == binary.LittleEndian.Uint64(b[8:16]) &&
-		binary.LittleEndian.Uint64(a[16:24]) == binary.LittleEndian.Uint64(b[16:24]) &&
-		binary.LittleEndian.Uint64(a[24:32]) == binary.LittleEndian.Uint64(b[24:32])
+	return *(*[4]uint64)(unsafe.Pointer(a)) == *(*[4]uint64)(unsafe.Pointer(b))
 }

@@ -99,6 +99,25 @@ func (a *arena) alloc(size uint32) []byte {
 // this guest did not give it for this call. addr 0 with size 0 is the ABI's "empty result" and yields
 // (nil, true).
 func (a *arena) take(addr uintptr, size uint32) ([]byte, bool) {
+	if b, ok := a.takeChunk(addr, size); ok {
+		return b, true
+	}
+	return a.takeSlow(addr, size)
+}
+
+// takeChunk is take's common case, small enough to be inlined into every host call that returns data: the
+// room lies in the chunk, after the current call began. Anything else (addr 0, a large allocation, a
+// host's bad answer) is takeSlow's.
+func (a *arena) takeChunk(addr uintptr, size uint32) ([]byte, bool) {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(a.chunk)))
+	if a.chunk == nil || addr < base+uintptr(a.callOff) || addr >= base+uintptr(a.off) || uint64(size) > uint64(a.off)-uint64(addr-base) {
+		return nil, false
+	}
+	start := int(addr - base)
+	return a.chunk[start : start+int(size) : start+int(size)], true
+}
+
+func (a *arena) takeSlow(addr uintptr, size uint32) ([]byte, bool) {
 	if addr == 0 {
 		return nil, size == 0
 	}

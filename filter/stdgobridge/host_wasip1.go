@@ -50,6 +50,15 @@ func beginReturn() {
 
 // view returns the data a host call wrote into out (see returned), for the direct calls of direct_wasip1.go.
 func view(st uint32) ([]byte, internal.Status) {
+	if st == uint32(internal.StatusOK) {
+		if buf, ok := mem.takeChunk(uintptr(out.data), out.size); ok {
+			return buf, internal.StatusOK
+		}
+	}
+	return viewSlow(st)
+}
+
+func viewSlow(st uint32) ([]byte, internal.Status) {
 	buf, ok := mem.take(uintptr(out.data), out.size)
 	if internal.Status(st) != internal.StatusOK {
 		return nil, internal.Status(st)

@@ -26,8 +26,11 @@ func status(st internal.Status) error {
 	if st == internal.StatusOK {
 		return nil
 	}
-	return internal.StatusToError(st)
+	return statusError(st)
 }
+
+//go:noinline
+func statusError(st internal.Status) error { return internal.StatusToError(st) }
 
 func strPtr(s string) *byte { return unsafe.StringData(s) }
 
@@ -113,8 +116,8 @@ func GetProperty(path PropertyPath) ([]byte, error) {
 		return nil, types.ErrorStatusBadArgument
 	}
 	b, st := rawGetProperty(path)
-	if err := status(st); err != nil {
-		return nil, err
+	if st != internal.StatusOK {
+		return nil, statusError(st)
 	}
 	return b, nil
 }
@@ -136,8 +139,8 @@ func GetPropertyString(path PropertyPath) (string, error) {
 // answer is NotFound.
 func GetHttpRequestHeaderBytes() ([]byte, error) {
 	b, st := rawGetPairs(internal.MapTypeHttpRequestHeaders)
-	if err := status(st); err != nil {
-		return nil, err
+	if st != internal.StatusOK {
+		return nil, statusError(st)
 	}
 	if len(b) == 0 {
 		return nil, types.ErrorStatusNotFound

@@ -109,28 +109,20 @@ func (s *Static) Len() int { return len(s.tokens) }
 // Lookup returns the validation result for a token hash at the given time (unix seconds). Unknown and
 // expired tokens are invalid alike.
 func (s *Static) Lookup(h digest.Hash, nowUnix int64) Validation {
-	t, ok := s.find(&h)
-	if !ok || (t.ExpiresAt != 0 && nowUnix >= t.ExpiresAt) {
-		return Validation{Result: Invalid}
-	}
-	return Validation{Result: Valid, Subject: t.Subject, SubjectType: t.SubjectType, Scopes: t.Scopes, ScopesText: t.scopesText}
+	return s.LookupClock(h, func() int64 { return nowUnix })
 }
 
 // LookupClock implements Local: the clock is read only for a token that has an expiry.
 func (s *Static) LookupClock(h digest.Hash, clock func() int64) Validation {
-	t, ok := s.find(&h)
-	if !ok || (t.ExpiresAt != 0 && clock() >= t.ExpiresAt) {
+	i, ok := s.index.Find(&h)
+	if !ok {
+		return Validation{Result: Invalid}
+	}
+	t := &s.tokens[i]
+	if t.ExpiresAt != 0 && clock() >= t.ExpiresAt {
 		return Validation{Result: Invalid}
 	}
 	return Validation{Result: Valid, Subject: t.Subject, SubjectType: t.SubjectType, Scopes: t.Scopes, ScopesText: t.scopesText}
-}
-
-func (s *Static) find(h *digest.Hash) (*StaticToken, bool) {
-	i, ok := s.index.Find(h)
-	if !ok {
-		return nil, false
-	}
-	return &s.tokens[i], true
 }
 
 // Result is a validator's verdict on a token.

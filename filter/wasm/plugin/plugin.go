@@ -14,6 +14,7 @@ import (
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/config"
 	"github.com/scope-gate/scope-gate/filter/internal/quote"
+	"github.com/scope-gate/scope-gate/filter/internal/word"
 	"github.com/scope-gate/scope-gate/filter/policy"
 	"github.com/scope-gate/scope-gate/filter/validator"
 )
@@ -215,12 +216,32 @@ type blockMemo struct {
 }
 
 func (m *blockMemo) get(reqs *policy.RequirementCache, raw []byte) *policy.Requirement {
-	if m.req != nil && m.reqs == reqs && string(m.raw) == string(raw) {
+	if m.req != nil && m.reqs == reqs && sameBytes(m.raw, raw) {
 		return m.req
 	}
 	r := reqs.Get(raw)
 	m.reqs, m.raw, m.req = reqs, append(m.raw[:0], raw...), r
 	return r
+}
+
+// sameBytes is bytes.Equal, a word at a time (string comparison calls memequal, which calls memeqbody, in
+// the wasm build: two calls per request for the route block).
+func sameBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		if word.Bytes64(a, i) != word.Bytes64(b, i) {
+			return false
+		}
+	}
+	for ; i < len(a); i++ {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // unixNow is the clock, read only when a decision depends on it, from the host (one host call).
@@ -317,8 +338,14 @@ func (h *httpContext) OnHttpRequestTrailers(numTrailers int) types.Action {
 // it are a measurable part of the request path in the wasm build. Only a route without a block goes through
 // Resolve, whose RouteBlock then answers "none" without reading it again.
 func (h *httpContext) requirement() (*policy.Requirement, error) {
-	if r, found, err := h.block(h.paths.routeBlock, &h.p.route); found || err != nil {
-		return r, err
+	// What block does for the route's block, inline: each call of the request path costs about 25 ns in the
+	// wasm build.
+	raw, err := stdgobridge.GetProperty(h.paths.routeBlock)
+	switch {
+	case err == nil:
+		return h.p.route.get(h.reqs, raw), nil
+	case !errors.Is(err, types.ErrorStatusNotFound):
+		return nil, metadataError(h.paths.routeBlock, err)
 	}
 	h.noRouteBlock = true
 	r, _, err := h.cfg.Resolve(h)
@@ -361,8 +388,12 @@ func (h *httpContext) block(path stdgobridge.PropertyPath, memo *blockMemo) (*po
 	case errors.Is(err, types.ErrorStatusNotFound):
 		return nil, false, nil
 	default:
-		return nil, false, errors.New("cannot read metadata " + dotted(path) + ": " + err.Error())
+		return nil, false, metadataError(path, err)
 	}
+}
+
+func metadataError(path stdgobridge.PropertyPath, err error) error {
+	return errors.New("cannot read metadata " + dotted(path) + ": " + err.Error())
 }
 
 func (h *httpContext) decide(req *policy.Requirement, r policy.Request) types.Action {
