@@ -49,15 +49,15 @@ func (ix *Index) Find(h *Hash) (int, bool) {
 		if s == 0 {
 			return 0, false
 		}
-		if k := &ix.keys[s-1]; equal(k, h) {
+		if k := &ix.keys[s-1]; Equal(k, h) {
 			return int(s - 1), true
 		}
 		i++
 	}
 }
 
-// equal compares two hashes as four words, which the compiler compares inline (a == on [32]byte calls
+// Equal compares two hashes as four words, which the compiler compares inline (a == on [32]byte calls
 // memequal in the wasm build). Both are 32-byte arrays; their alignment does not matter to wasm loads.
-func equal(a, b *Hash) bool {
+func Equal(a, b *Hash) bool {
 	return *(*[4]uint64)(unsafe.Pointer(a)) == *(*[4]uint64)(unsafe.Pointer(b))
 }

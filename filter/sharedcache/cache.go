@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/scope-gate/scope-gate/filter/digest"
+	"github.com/scope-gate/scope-gate/filter/internal/word"
 	"github.com/scope-gate/scope-gate/filter/scope"
 	"github.com/scope-gate/scope-gate/filter/validator"
 )
@@ -55,10 +56,18 @@ func (c *Cache) Key(h digest.Hash) string {
 	return c.prefix + strconv.FormatUint(slot, 10)
 }
 
-// AppendKey appends Key(h) to dst: the request path builds the key in a reused buffer.
+// AppendKey appends Key(h) to dst.
 func (c *Cache) AppendKey(dst []byte, h digest.Hash) []byte {
-	slot := binary.LittleEndian.Uint64(h[:8]) % c.slots
-	return strconv.AppendUint(append(dst, c.prefix...), slot, 10)
+	return c.AppendSlot(append(dst, c.prefix...), h)
+}
+
+// Prefix is what every key of this cache begins with.
+func (c *Cache) Prefix() string { return c.prefix }
+
+// AppendSlot appends the part of Key(h) after Prefix: the request path keeps the prefix in a reused buffer
+// and appends only this.
+func (c *Cache) AppendSlot(dst []byte, h digest.Hash) []byte {
+	return strconv.AppendUint(dst, binary.LittleEndian.Uint64(h[:8])%c.slots, 10)
 }
 
 // Expiry is when an answer stops being served from the cache (unix seconds), and whether it may be
@@ -102,14 +111,14 @@ func EncodeEntry(h digest.Hash, v validator.Validation, expiresAt int64) ([]byte
 // EncodeEntry writes (valid scope tokens, sorted, distinct, single spaces) is parsed by scope.Fields instead.
 func DecodeEntryView(buf []byte, h digest.Hash, nowUnix int64, scratch []string) (validator.Validation, []string, bool) {
 	scratch = scratch[:0]
-	if len(buf) < entryHeaderSize+6 || buf[0] != entryVersion || [32]byte(buf[2:34]) != h {
+	if len(buf) < entryHeaderSize+6 || buf[0] != entryVersion || !digest.Equal((*digest.Hash)(buf[2:34]), &h) {
 		return validator.Validation{}, scratch, false
 	}
 	result := validator.Result(buf[1])
 	if result != validator.Valid && result != validator.Invalid {
 		return validator.Validation{}, scratch, false
 	}
-	if expires := int64(binary.LittleEndian.Uint64(buf[34:42])); nowUnix >= expires {
+	if expires := int64(word.Bytes64(buf, 34)); nowUnix >= expires { // len(buf) >= 42, checked above
 		return validator.Validation{}, scratch, false
 	}
 	rest := buf[entryHeaderSize:]

@@ -30,6 +30,7 @@ import "unsafe"
 // callback returns at the outermost level, by which time the unmarked one has returned too.
 type arena struct {
 	chunk []byte   // made once, arenaChunk bytes
+	base  uintptr  // the chunk's address (0 until it is made)
 	off   int      // first free byte of chunk
 	big   [][]byte // allocations that did not fit, referenced until the outermost callback returns
 	depth int      // callbacks in progress
@@ -83,6 +84,7 @@ func (a *arena) alloc(size uint32) []byte {
 	}
 	if a.chunk == nil {
 		a.chunk = make([]byte, arenaChunk)
+		a.base = uintptr(unsafe.Pointer(unsafe.SliceData(a.chunk)))
 	}
 	start := (a.off + 7) &^ 7
 	if start <= len(a.chunk) && n <= len(a.chunk)-start {
@@ -109,11 +111,11 @@ func (a *arena) take(addr uintptr, size uint32) ([]byte, bool) {
 // room lies in the chunk, after the current call began. Anything else (addr 0, a large allocation, a
 // host's bad answer) is takeSlow's.
 func (a *arena) takeChunk(addr uintptr, size uint32) ([]byte, bool) {
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(a.chunk)))
-	if a.chunk == nil || addr < base+uintptr(a.callOff) || addr >= base+uintptr(a.off) || uint64(size) > uint64(a.off)-uint64(addr-base) {
+	// Before the chunk is made, off is 0 and no address passes the second test.
+	start := int(addr - a.base)
+	if addr < a.base+uintptr(a.callOff) || start >= a.off || int(size) > a.off-start {
 		return nil, false
 	}
-	start := int(addr - base)
 	return a.chunk[start : start+int(size) : start+int(size)], true
 }
 

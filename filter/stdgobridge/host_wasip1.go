@@ -50,12 +50,19 @@ func beginReturn() {
 
 // view returns the data a host call wrote into out (see returned), for the direct calls of direct_wasip1.go.
 func view(st uint32) ([]byte, internal.Status) {
-	if st == uint32(internal.StatusOK) {
-		if buf, ok := mem.takeChunk(uintptr(out.data), out.size); ok {
-			return buf, internal.StatusOK
-		}
+	if buf, ok := viewFast(st); ok {
+		return buf, internal.StatusOK
 	}
 	return viewSlow(st)
+}
+
+// viewFast is view's common case, small enough to be inlined: a successful call whose answer lies in the
+// arena's chunk.
+func viewFast(st uint32) ([]byte, bool) {
+	if st != uint32(internal.StatusOK) {
+		return nil, false
+	}
+	return mem.takeChunk(uintptr(out.data), out.size)
 }
 
 func viewSlow(st uint32) ([]byte, internal.Status) {

@@ -16,6 +16,7 @@ import (
 	"github.com/scope-gate/scope-gate/filter/internal/quote"
 	"github.com/scope-gate/scope-gate/filter/internal/word"
 	"github.com/scope-gate/scope-gate/filter/policy"
+	"github.com/scope-gate/scope-gate/filter/sharedcache"
 	"github.com/scope-gate/scope-gate/filter/validator"
 )
 
@@ -50,11 +51,12 @@ type pluginContext struct {
 
 	// Reused by the request path so that it allocates nothing (docs/rationale.md, "An allocation-free
 	// request path"). Each is used within one callback and holds nothing past it.
-	scopes       []string       // scopes of a cache entry, views into the arena
-	key          []byte         // a shared-cache key
-	line         []byte         // a log line
-	route, vhost blockMemo      // the last metadata blocks read and their requirements
-	free         []*httpContext // stream objects released at proxy_on_delete, for reuse
+	scopes       []string           // scopes of a cache entry, views into the arena
+	key          []byte             // a shared-cache key, beginning with keyOf's prefix
+	keyOf        *sharedcache.Cache // the cache whose prefix key holds
+	line         []byte             // a log line
+	route, vhost blockMemo          // the last metadata blocks read and their requirements
+	free         []*httpContext     // stream objects released at proxy_on_delete, for reuse
 	//lint:ignore U1000 empty without -tags jwt; jwt.go gives it the JWT keys and JWKS fetch of this VM
 	jwtVM
 }

@@ -31,7 +31,12 @@ type flight struct {
 // flight and pauses the stream. Every path ends in a reply or a resume: a dispatch failure answers 503 now.
 func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check, v *validator.Remote) types.Action {
 	token := check.Token
-	h.p.key = h.cfg.SharedCache().AppendKey(h.p.key[:0], check.Hash)
+	// The key's prefix stays in the reused buffer while the cache is the same; only the slot is written.
+	cache := h.cfg.SharedCache()
+	if h.p.keyOf != cache {
+		h.p.key, h.p.keyOf = append(h.p.key[:0], cache.Prefix()...), cache
+	}
+	h.p.key = cache.AppendSlot(h.p.key[:len(cache.Prefix())], check.Hash)
 	if buf, _, err := stdgobridge.GetSharedDataKey(h.p.key); err == nil {
 		// buf views the bridge's arena, and so do val's strings: they are used in this callback only.
 		val, scopes, ok := sharedcache.DecodeEntryView(buf, check.Hash, unixNow(), h.p.scopes)
