@@ -40,16 +40,17 @@ func (p *Policy) ReadRequest(b []byte) (r Request, present uint8, err error) {
 		if v+vl >= end {
 			return Request{}, 0, pairs.ErrLength
 		}
-		if b[v-1] != 0 || b[v+vl] != 0 {
+		if b[v-1]|b[v+vl] != 0 {
 			return Request{}, 0, pairs.ErrNUL
 		}
 		data = v + vl + 1
 		// Most headers are none of the names below: one test of their length (bit kl of a mask) lets them
 		// pass with no further branch, which in the wasm build is what each header costs.
-		if (p.spoofableLens|namesLens)>>min(kl, 63)&1 == 0 {
+		bit := uint(kl) & 63 // lengthMask's numbering: a length and its bit agree modulo 64
+		if (p.spoofableLens|namesLens)>>bit&1 == 0 {
 			continue
 		}
-		if p.spoofableLens>>min(kl, 63)&1 != 0 {
+		if p.spoofableLens>>bit&1 != 0 {
 			name := view(b, k, kl)
 			for i, s := range p.spoofable {
 				if equalFoldASCII(name, s) {
@@ -133,11 +134,12 @@ func equalFoldASCII(name, lower string) bool {
 	return true
 }
 
-// lengthMask has bit n set for each name of n bytes (bit 63 for any of 63 bytes or more).
+// lengthMask has bit n%64 set for each name of n bytes: a header whose length has no bit set is none of the
+// names (lengths 64 apart share a bit, which only costs a comparison).
 func lengthMask(names []string) uint64 {
 	var m uint64
 	for _, s := range names {
-		m |= 1 << min(len(s), 63)
+		m |= 1 << (uint(len(s)) & 63)
 	}
 	return m
 }

@@ -152,3 +152,18 @@ func BenchmarkReadRequest(b *testing.B) {
 		_, _, _ = p.ReadRequest(buf)
 	}
 }
+
+// A configured identity header name of 64 bytes or more is still found (lengths share mask bits modulo 64).
+func TestReadRequestLongSpoofableName(t *testing.T) {
+	long := "x-" + strings.Repeat("s", 68)
+	p, err := Parse([]byte(`{"upstream_headers":{"subject":"` + long + `"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{long, strings.ToUpper(long)} {
+		_, present, err := p.ReadRequest(pairs.EncodeStrings(":path", "/", name, "forged", "x-"+strings.Repeat("s", 4), "a"))
+		if err != nil || present&1 == 0 {
+			t.Fatalf("%d-byte identity header %q not found: present %b, %v", len(name), name[:8], present, err)
+		}
+	}
+}
