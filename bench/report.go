@@ -19,7 +19,17 @@ type Entry struct {
 	// Per-request samples of every round (SamplesPerRound each): the whole stream as the client sees it,
 	// and the time inside proxy_on_request_headers (host calls included), when the runner has a VM.
 	Stream, Callback []time.Duration
+	// Floor, when set, is the entry this one is compared with (the floor of its profile): its requests are
+	// sampled in turns with this entry's (PairSamples blocks each), and their callback times kept in
+	// FloorCallback. Ratios come from these pairs: measured seconds apart in separate blocks, a shared
+	// machine's drift (and the host's own GC, fed by whichever entry ran before) moved a ratio by a third.
+	Floor         *Entry
+	FloorCallback []time.Duration
 }
+
+// PairSamples is the turn length of paired sampling: the floor's requests and an entry's alternate in blocks
+// of this many, so both stay warm and any drift hits both alike.
+const PairSamples = 100
 
 // SamplesPerRound is how many requests of each entry are timed one by one in every round (for medians and
 // p99s of single requests; ns/op of testing.Benchmark is a mean).
@@ -80,11 +90,12 @@ func medianOf(rs []testing.BenchmarkResult, f func(testing.BenchmarkResult) floa
 func (s *Suite) Entries() []*Entry {
 	var out []*Entry
 	for _, p := range Profiles {
+		floor := &Entry{Name: "Floor/" + string(p), Runner: s.Floor(p)}
 		for _, c := range Cases {
-			out = append(out, &Entry{Name: "Filter/" + string(p) + "/" + c.Name, Runner: s.Filter(p, c)})
+			out = append(out, &Entry{Name: "Filter/" + string(p) + "/" + c.Name, Runner: s.Filter(p, c), Floor: floor})
 		}
 		out = append(out, &Entry{Name: "Noop/" + string(p), Runner: s.Noop(p)})
-		out = append(out, &Entry{Name: "Floor/" + string(p), Runner: s.Floor(p)})
+		out = append(out, floor)
 	}
 	for _, c := range Cases {
 		out = append(out, &Entry{Name: "Native/" + c.Name, Runner: s.Native(c)})
@@ -123,11 +134,14 @@ func RunRounds(entries []*Entry, count int, progress func(round int, e *Entry)) 
 	return nil
 }
 
-// sample times n single requests of e (each answer checked).
+// sample times n single requests of e (each answer checked), in turns with its floor's when it has one.
 func (e *Entry) sample(n int) error {
 	var vm *envoyhost.VM
 	if e.Runner.VM != nil {
 		vm = e.Runner.VM()
+	}
+	if e.Floor != nil && vm != nil && e.Floor.Runner.VM != nil {
+		return e.samplePaired(vm, n)
 	}
 	for i := 0; i < n; i++ {
 		start := time.Now()
@@ -136,6 +150,27 @@ func (e *Entry) sample(n int) error {
 		}
 		e.Stream = append(e.Stream, time.Since(start))
 		if vm != nil {
+			e.Callback = append(e.Callback, vm.RequestHeadersTime())
+		}
+	}
+	return nil
+}
+
+func (e *Entry) samplePaired(vm *envoyhost.VM, n int) error {
+	floorVM := e.Floor.Runner.VM()
+	for done := 0; done < n; done += PairSamples {
+		for i := 0; i < PairSamples; i++ {
+			if err := e.Floor.Runner.Step(); err != nil {
+				return fmt.Errorf("floor: %w", err)
+			}
+			e.FloorCallback = append(e.FloorCallback, floorVM.RequestHeadersTime())
+		}
+		for i := 0; i < PairSamples; i++ {
+			start := time.Now()
+			if err := e.Runner.Step(); err != nil {
+				return err
+			}
+			e.Stream = append(e.Stream, time.Since(start))
 			e.Callback = append(e.Callback, vm.RequestHeadersTime())
 		}
 	}
@@ -221,7 +256,7 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 
 	fmt.Fprintf(w, "\n### Filter against the floor (same run, same host)\n\n")
-	fmt.Fprintf(w, "Time inside `proxy_on_request_headers` (host calls included), over %d single requests per entry (%d per round); the floor is `bench/testdata/floor` making the allowed path's essential host calls. Whole stream: the same requests as the client of the stand-in sees them.\n\n", r.Count*SamplesPerRound, SamplesPerRound)
+	fmt.Fprintf(w, "Time inside `proxy_on_request_headers` (host calls included), over %d single requests per entry (%d per round), each case's in turns of %d with as many of the floor's (the floor columns are those paired requests); the floor is `bench/testdata/floor` making the allowed path's essential host calls. Whole stream: the same requests as the client of the stand-in sees them (the floor's from its own entry).\n\n", r.Count*SamplesPerRound, SamplesPerRound, PairSamples)
 	fmt.Fprintf(w, "| case | profile | filter median | filter p99 | floor median | floor p99 | ratio median | ratio p99 | whole stream median (filter / floor) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range Profiles {
 		fl := r.entry("Floor/" + string(p))
@@ -235,8 +270,9 @@ func (r *Report) Markdown(w io.Writer) {
 			}
 			rm, r99 := r.FloorRatio(p, c.Name)
 			sf, sfl := Percentile(f.Stream, 0.5), Percentile(fl.Stream, 0.5)
+			floor := floorSamples(f, fl)
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.2fx | %.2fx | %s / %s = %.2fx |\n", c.Name, p,
-				dur(Percentile(f.Callback, 0.5)), dur(Percentile(f.Callback, 0.99)), dur(Percentile(fl.Callback, 0.5)), dur(Percentile(fl.Callback, 0.99)),
+				dur(Percentile(f.Callback, 0.5)), dur(Percentile(f.Callback, 0.99)), dur(Percentile(floor, 0.5)), dur(Percentile(floor, 0.99)),
 				rm, r99, dur(sf), dur(sfl), float64(sf)/float64(sfl))
 		}
 	}
@@ -318,11 +354,24 @@ func (r *Report) Markdown(w io.Writer) {
 // p99s of the same run. Zero when either was not measured.
 func (r *Report) FloorRatio(p envoyhost.Profile, caseName string) (median, p99 float64) {
 	f, fl := r.entry("Filter/"+string(p)+"/"+caseName), r.entry("Floor/"+string(p))
-	if f == nil || fl == nil || len(f.Callback) == 0 || len(fl.Callback) == 0 {
+	if f == nil || fl == nil {
 		return 0, 0
 	}
-	return float64(Percentile(f.Callback, 0.5)) / float64(Percentile(fl.Callback, 0.5)),
-		float64(Percentile(f.Callback, 0.99)) / float64(Percentile(fl.Callback, 0.99))
+	floor := floorSamples(f, fl)
+	if len(f.Callback) == 0 || len(floor) == 0 {
+		return 0, 0
+	}
+	return float64(Percentile(f.Callback, 0.5)) / float64(Percentile(floor, 0.5)),
+		float64(Percentile(f.Callback, 0.99)) / float64(Percentile(floor, 0.99))
+}
+
+// floorSamples are the floor's callback times that f is compared with: those taken in turns with f's own,
+// else (an entry sampled alone) the floor entry's.
+func floorSamples(f, fl *Entry) []time.Duration {
+	if len(f.FloorCallback) > 0 {
+		return f.FloorCallback
+	}
+	return fl.Callback
 }
 
 // ModuleSizeBudget is the module size of main before the allocation-free request path: the request-path work must not
@@ -357,12 +406,13 @@ func (r *Report) requestPathTargets(w io.Writer, verdict func(bool) string) {
 		if fl == nil {
 			continue
 		}
-		fm, f99 := Percentile(fl.Callback, 0.5), Percentile(fl.Callback, 0.99)
 		for _, c := range Cases {
 			rm, r99 := r.FloorRatio(p, c.Name)
 			if rm == 0 {
 				continue
 			}
+			floor := floorSamples(r.entry("Filter/"+string(p)+"/"+c.Name), fl)
+			fm, f99 := Percentile(floor, 0.5), Percentile(floor, 0.99)
 			if c.Name == "allow_scoped" {
 				fmt.Fprintf(w, "| allowed request ≤ 1.6x the floor, median (%s) | %.2fx%s | %s |\n", p, rm, miss(rm, 1.6, fm), verdict(rm <= 1.6))
 				fmt.Fprintf(w, "| allowed request p99 ≤ 1.6x the floor's p99 (%s) | %.2fx%s | %s |\n", p, r99, miss(r99, 1.6, f99), verdict(r99 <= 1.6))
