@@ -300,12 +300,12 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	if err != nil {
 		return h.failClosed("cannot read request headers: " + err.Error())
 	}
-	for i, name := range spoofable {
-		if present&(1<<i) == 0 {
+	for i := 0; present != 0; i, present = i+1, present>>1 { // usually none: no iteration
+		if present&1 == 0 {
 			continue
 		}
-		if err := stdgobridge.RemoveHttpRequestHeader(name); err != nil {
-			return h.failClosed("cannot remove header " + name + ": " + err.Error())
+		if err := stdgobridge.RemoveHttpRequestHeader(spoofable[i]); err != nil {
+			return h.failClosed("cannot remove header " + spoofable[i] + ": " + err.Error())
 		}
 	}
 	req, err := h.requirement()
