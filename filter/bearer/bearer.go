@@ -3,7 +3,10 @@
 // an error, so nothing here can leak one into a log.
 package bearer
 
-import "github.com/scope-gate/scope-gate/filter/digest"
+import (
+	"github.com/scope-gate/scope-gate/filter/digest"
+	"github.com/scope-gate/scope-gate/filter/internal/word"
+)
 
 // MaxTokenLen is the longest token the filter will consider; longer ones are invalid without a lookup.
 const MaxTokenLen = 4096
@@ -37,22 +40,7 @@ func Parse(value string) (token string, ok bool) {
 	return rest, true
 }
 
-func isBearerScheme(s string) bool {
-	const want = "bearer"
-	if len(s) != len(want) {
-		return false
-	}
-	for i := 0; i < len(want); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != want[i] {
-			return false
-		}
-	}
-	return true
-}
+func isBearerScheme(s string) bool { return word.EqualFoldASCII(s, "bearer") }
 
 // WellFormed reports whether a token may be looked up at all: at most MaxTokenLen bytes, every byte visible
 // ASCII (0x21 to 0x7E). Anything else is an invalid bearer (401) without touching a validator or a cache.

@@ -329,27 +329,10 @@ func (c Counter) Name() string {
 }
 
 func contains(list []string, s string) bool {
-	for _, x := range list {
-		if len(x) == len(s) && sameString(x, s) {
+	for i := range list {
+		if word.Equal(list[i], s) {
 			return true
 		}
 	}
 	return false
-}
-
-// sameString compares two strings of one length a word at a time (== calls memequal, which calls
-// memeqbody, in the wasm build: two calls per compare on the request path).
-func sameString(a, b string) bool {
-	i := 0
-	for ; i+8 <= len(a); i += 8 {
-		if word.String64(a, i) != word.String64(b, i) {
-			return false
-		}
-	}
-	for ; i < len(a); i++ {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

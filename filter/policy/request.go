@@ -53,7 +53,7 @@ func (p *Policy) ReadRequest(b []byte) (r Request, present uint8, err error) {
 		if p.spoofableLens>>bit&1 != 0 {
 			name := view(b, k, kl)
 			for i, s := range p.spoofable {
-				if equalFoldASCII(name, s) {
+				if word.EqualFoldASCII(name, s) {
 					present |= 1 << i
 				}
 			}
@@ -80,7 +80,7 @@ func (p *Policy) ReadRequest(b []byte) (r Request, present uint8, err error) {
 				r.Origin = view(b, v, vl)
 			}
 		case len("access-control-request-method"):
-			if r.AccessControlRequestMethod == "" && equalFoldASCII(view(b, k, kl), "access-control-request-method") {
+			if r.AccessControlRequestMethod == "" && word.EqualFoldASCII(view(b, k, kl), "access-control-request-method") {
 				r.AccessControlRequestMethod = view(b, v, vl)
 			}
 		}
@@ -115,23 +115,6 @@ func view(b []byte, at, n int) string {
 		return ""
 	}
 	return unsafe.String(&b[at], n)
-}
-
-// equalFoldASCII compares a header name with a lower-case name, ignoring ASCII case.
-func equalFoldASCII(name, lower string) bool {
-	if len(name) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(lower); i++ {
-		c := name[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // lengthMask has bit n%64 set for each name of n bytes: a header whose length has no bit set is none of the

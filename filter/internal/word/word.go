@@ -21,3 +21,40 @@ func Mask(n int) uint64 {
 	}
 	return 1<<(8*uint(n)) - 1
 }
+
+// Equal reports whether a and b are the same bytes, comparing a word at a time: == on strings calls memequal,
+// which calls memeqbody, in the wasm build (two calls per compare on the request path).
+func Equal(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for ; len(a) >= 8; a, b = a[8:], b[8:] {
+		if String64(a, 0) != String64(b, 0) {
+			return false
+		}
+	}
+	for i := range len(a) {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// EqualFoldASCII compares s with a lower-case ASCII name, ignoring ASCII case (and only ASCII case: a byte
+// >= 0x80 never folds, unlike strings.EqualFold).
+func EqualFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}

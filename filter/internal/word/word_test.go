@@ -28,3 +28,42 @@ func TestLoadsAreLittleEndian(t *testing.T) {
 		t.Fatal("Mask")
 	}
 }
+
+func TestEqual(t *testing.T) {
+	base := "0123456789abcdefghijklmnopq"
+	for n := 0; n <= len(base); n++ {
+		a := base[:n]
+		if !Equal(a, string([]byte(a))) {
+			t.Fatalf("len %d: equal strings differ", n)
+		}
+		for i := 0; i < n; i++ {
+			b := []byte(a)
+			b[i] ^= 1
+			if Equal(a, string(b)) {
+				t.Fatalf("len %d: byte %d differs but Equal is true", n, i)
+			}
+		}
+		if n > 0 && Equal(a, base[:n-1]) {
+			t.Fatalf("len %d: a shorter string compares equal", n)
+		}
+	}
+}
+
+func TestEqualFoldASCII(t *testing.T) {
+	for _, tc := range []struct {
+		s, lower string
+		want     bool
+	}{
+		{"Authorization", "authorization", true},
+		{"AUTHORIZATION", "authorization", true},
+		{"authorizatio", "authorization", false},
+		{"authorizatioN", "authorization", true},
+		{"@uthorization", "authorization", false},
+		{"\xc1uthorization", "authorization", false},
+		{"", "", true},
+	} {
+		if got := EqualFoldASCII(tc.s, tc.lower); got != tc.want {
+			t.Errorf("EqualFoldASCII(%q, %q) = %v", tc.s, tc.lower, got)
+		}
+	}
+}

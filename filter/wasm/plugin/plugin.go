@@ -7,6 +7,7 @@ package plugin
 import (
 	"errors"
 	"strconv"
+	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/stdgobridge"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -218,32 +219,12 @@ type blockMemo struct {
 }
 
 func (m *blockMemo) get(reqs *policy.RequirementCache, raw []byte) *policy.Requirement {
-	if m.req != nil && m.reqs == reqs && sameBytes(m.raw, raw) {
+	if m.req != nil && m.reqs == reqs && word.Equal(unsafe.String(unsafe.SliceData(m.raw), len(m.raw)), unsafe.String(unsafe.SliceData(raw), len(raw))) {
 		return m.req
 	}
 	r := reqs.Get(raw)
 	m.reqs, m.raw, m.req = reqs, append(m.raw[:0], raw...), r
 	return r
-}
-
-// sameBytes is bytes.Equal, a word at a time (string comparison calls memequal, which calls memeqbody, in
-// the wasm build: two calls per request for the route block).
-func sameBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	i := 0
-	for ; i+8 <= len(a); i += 8 {
-		if word.Bytes64(a, i) != word.Bytes64(b, i) {
-			return false
-		}
-	}
-	for ; i < len(a); i++ {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // unixNow is the clock, read only when a decision depends on it, from the host (one host call).

@@ -226,23 +226,3 @@ func TestStatusOf(t *testing.T) {
 		}
 	}
 }
-
-func TestSameBytes(t *testing.T) {
-	base := []byte("0123456789abcdefghijklmnopq")
-	for n := 0; n <= len(base); n++ {
-		a := append([]byte(nil), base[:n]...)
-		if !sameBytes(a, base[:n]) {
-			t.Fatalf("len %d: equal slices differ", n)
-		}
-		for i := 0; i < n; i++ {
-			b := append([]byte(nil), a...)
-			b[i] ^= 1
-			if sameBytes(a, b) {
-				t.Fatalf("len %d: byte %d differs but sameBytes is true", n, i)
-			}
-		}
-		if n > 0 && sameBytes(a, base[:n-1]) {
-			t.Fatalf("len %d: a shorter slice compares equal", n)
-		}
-	}
-}
