@@ -81,6 +81,12 @@ func Check(target string, rules Rules) Problem {
 		}
 		prev = c
 	}
+	return checkFull(target, rules)
+}
+
+// checkFull is Check without its fast path: what every path that is not plain goes through (and the reference
+// the fast path is fuzzed against).
+func checkFull(target string, rules Rules) Problem {
 	p := target
 	for i := 0; i < len(p); i++ {
 		if p[i] == '?' {
