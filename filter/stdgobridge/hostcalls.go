@@ -135,7 +135,7 @@ func GetPropertyString(path PropertyPath) (string, error) {
 // GetHttpRequestHeaderBytes returns every request header, repeated ones included, in the ABI's pairs
 // encoding as the host wrote it (u32 count, count x (u32 key size, u32 value size), then each key and value
 // followed by a NUL): a view into memory the host wrote during this callback (see arena), valid until the
-// callback returns, that the caller decodes in place (filter/pairs.Scanner checks every length). An empty
+// callback returns, that the caller decodes in place (policy.ReadRequest checks every length). An empty
 // answer is NotFound.
 func GetHttpRequestHeaderBytes() ([]byte, error) {
 	b, st := rawGetPairs(internal.MapTypeHttpRequestHeaders)
