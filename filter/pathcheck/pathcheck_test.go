@@ -248,7 +248,6 @@ func FuzzCheck(f *testing.F) {
 	})
 }
 
-
 func readingsOf(p string) []string {
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]
