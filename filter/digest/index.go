@@ -2,7 +2,8 @@ package digest
 
 import (
 	"encoding/binary"
-	"unsafe"
+
+	"github.com/scope-gate/scope-gate/filter/internal/word"
 )
 
 // Index finds a hash among a fixed set of hashes, built once (at configuration time) and read on the
@@ -56,8 +57,6 @@ func (ix *Index) Find(h *Hash) (int, bool) {
 	}
 }
 
-// Equal compares two hashes as four words, which the compiler compares inline (a == on [32]byte calls
-// memequal in the wasm build). Both are 32-byte arrays; their alignment does not matter to wasm loads.
-func Equal(a, b *Hash) bool {
-	return *(*[4]uint64)(unsafe.Pointer(a)) == *(*[4]uint64)(unsafe.Pointer(b))
-}
+// Equal compares two hashes, as four words where loads need no alignment (word.Equal32; a == on [32]byte
+// calls memequal in the wasm build).
+func Equal(a, b *Hash) bool { return word.Equal32((*[32]byte)(a), (*[32]byte)(b)) }

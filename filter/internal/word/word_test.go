@@ -67,3 +67,20 @@ func TestEqualFoldASCII(t *testing.T) {
 		}
 	}
 }
+
+func TestEqual32(t *testing.T) {
+	var a, b [32]byte
+	for i := range a {
+		a[i], b[i] = byte(i), byte(i)
+	}
+	if !Equal32(&a, &b) {
+		t.Fatal("equal arrays differ")
+	}
+	for i := range b {
+		c := b
+		c[i] ^= 0x10
+		if Equal32(&a, &c) {
+			t.Fatalf("byte %d differs but Equal32 is true", i)
+		}
+	}
+}

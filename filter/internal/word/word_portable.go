@@ -1,4 +1,4 @@
-//go:build !(386 || amd64 || arm || arm64 || loong64 || mips64le || mipsle || ppc64le || riscv64 || wasm)
+//go:build !(386 || amd64 || arm64 || loong64 || ppc64le || wasm) || scopegate_portable
 
 package word
 
@@ -17,3 +17,6 @@ func Bytes64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i:]) 
 
 // Bytes32 is the little-endian uint32 at b[i:i+4]; the caller ensures i+4 <= len(b).
 func Bytes32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i:]) }
+
+// Equal32 reports whether two 32-byte arrays are equal.
+func Equal32(a, b *[32]byte) bool { return *a == *b }

@@ -1,4 +1,8 @@
-//go:build 386 || amd64 || arm || arm64 || loong64 || mips64le || mipsle || ppc64le || riscv64 || wasm
+//go:build (386 || amd64 || arm64 || loong64 || ppc64le || wasm) && !scopegate_portable
+
+// Little-endian machines whose loads need no alignment (the wasm build among them): a word is one load.
+// Elsewhere (big-endian, or where an unaligned load traps or is emulated), and with -tags scopegate_portable
+// (which `make test` runs the pure packages with), word_portable.go reads bytes.
 
 package word
 
@@ -17,4 +21,9 @@ func Bytes64(b []byte, i int) uint64 {
 // Bytes32 is the little-endian uint32 at b[i:i+4]; the caller ensures i+4 <= len(b).
 func Bytes32(b []byte, i int) uint32 {
 	return *(*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
+}
+
+// Equal32 compares two 32-byte arrays as four words (== on [32]byte calls memequal in the wasm build).
+func Equal32(a, b *[32]byte) bool {
+	return *(*[4]uint64)(unsafe.Pointer(a)) == *(*[4]uint64)(unsafe.Pointer(b))
 }
