@@ -486,22 +486,14 @@ func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, chec
 	h.p.line = b
 }
 
-// appendRouteName appends the quoted route name (read only on the denial path, for logs).
+// appendRouteName appends the quoted route name, read only for error lines (a misconfigured route, failing
+// closed).
 func appendRouteName(b []byte) []byte {
 	name, err := stdgobridge.GetPropertyString(routeNamePath)
 	if err != nil {
 		return quote.Append(b, "<no route>")
 	}
 	return quote.Append(b, name)
-}
-
-// routeName is read only on the denial path, for logs.
-func routeName() string {
-	name, err := stdgobridge.GetProperty(routeNamePath)
-	if err != nil {
-		return "<no route>"
-	}
-	return string(name)
 }
 
 // failClosed answers 500 for anything unexpected (a panic, a host error) and pauses: the request never
@@ -517,7 +509,7 @@ func (h *httpContext) failClosed(reason string) (action types.Action) {
 	r := failReply
 	_ = stdgobridge.SendSerializedHttpResponse(r.Status, r.Details, r.HeaderPairs, r.Body, -1)
 	h.p.count(policy.CountConfigError)
-	stdgobridge.LogError("scope-gate: failing closed on route " + quote.String(routeName()) + ": " + reason)
+	stdgobridge.LogError("scope-gate: failing closed on route " + string(appendRouteName(nil)) + ": " + reason)
 	return action
 }
 
