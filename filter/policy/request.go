@@ -26,20 +26,22 @@ func (p *Policy) ReadRequest(b []byte) (r Request, present uint8, err error) {
 	if len(b) < 4 {
 		return Request{}, 0, pairs.ErrShort
 	}
-	count, end := int(word.Bytes32(b, 0)), len(b)
-	if count > (end-4)/10 { // each pair takes 8 bytes of sizes and 2 NULs at least
+	count64, end := uint64(word.Bytes32(b, 0)), len(b)
+	if count64 > uint64(end-4)/10 { // each pair takes 8 bytes of sizes and 2 NULs at least
 		return Request{}, 0, pairs.ErrCount
 	}
+	count := int(count64) // now below len(b)
 	sizes, data := 4, 4+8*count
 	for ; count > 0; count-- {
-		kl, vl := int(word.Bytes32(b, sizes)), int(word.Bytes32(b, sizes+4))
+		// Sizes are below 2^32, so in uint64 the sums below cannot overflow, on 32-bit machines too; once
+		// v+vl < end, both terminators are inside the buffer and every offset fits an int.
+		kl64, vl64 := uint64(word.Bytes32(b, sizes)), uint64(word.Bytes32(b, sizes+4))
 		sizes += 8
-		k, v := data, data+kl+1
-		// Sizes are below 2^32 and ints are 64 bits wide in every build that reaches here (wasm, amd64,
-		// arm64): the sums cannot overflow. v+vl < end puts both terminators inside the buffer.
-		if v+vl >= end {
+		if uint64(data)+kl64+1+vl64 >= uint64(end) {
 			return Request{}, 0, pairs.ErrLength
 		}
+		kl, vl := int(kl64), int(vl64)
+		k, v := data, data+kl+1
 		if b[v-1]|b[v+vl] != 0 {
 			return Request{}, 0, pairs.ErrNUL
 		}

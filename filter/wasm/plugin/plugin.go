@@ -148,10 +148,12 @@ func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 	return h
 }
 
-// newest is the stream object NewHttpContext made last. Envoy creates a stream's filters when its headers
-// arrive and calls proxy_on_request_headers right after proxy_on_context_create, so the stream deciding is
-// almost always this one: findStream hands it to the bridge without the SDK's context map. The id check
-// keeps it exact: a released object has id 0, and a reused one the id of its new stream.
+// newest is the stream object NewHttpContext made last. Envoy creates the stream's context in the VM
+// (proxy_on_context_create) as its headers are decoded, just before proxy_on_request_headers
+// (envoyproxy/envoy source/extensions/common/wasm/context.cc, Context::decodeHeaders calls onCreate, then
+// onRequestHeaders; read at commit b40935ac07f7), so the stream deciding is almost always this one:
+// findStream hands it to the bridge without the SDK's context map. Any other stream goes through the map as
+// before. The id check keeps it exact: a released object has id 0, and a reused one the id of its new stream.
 var newest *httpContext
 
 // findStream implements stdgobridge.FindHttpContext.
