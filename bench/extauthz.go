@@ -65,12 +65,16 @@ func (s *Suite) authzService() (*authzService, error) {
 		if len(auth) > 0 {
 			first = auth[0]
 		}
-		ch := cfg.Check(req, policy.Request{Path: r.URL.Path, Method: r.Method, AuthCount: len(auth), Authorization: first})
-		var d policy.Decision
+		var (
+			ch policy.Check
+			d  policy.Decision
+		)
+		cfg.Check(req, &policy.Request{Path: r.URL.Path, Method: r.Method, AuthCount: len(auth), Authorization: first}, &ch)
 		if ch.Verdict == policy.NeedsValidation {
-			d = cfg.Authorize(req, ch.Kind, static.Lookup(ch.Hash, nowUnix))
+			val := static.Lookup(ch.Hash, nowUnix)
+			cfg.Authorize(req, ch.Kind, &val, &d)
 		} else {
-			d = cfg.Deny(ch.Verdict, req)
+			cfg.Deny(ch.Verdict, req, &d)
 		}
 		if d.Verdict.Allowed() {
 			if d.Verdict == policy.Allow { // identity headers Envoy copies to the upstream request

@@ -62,7 +62,9 @@ func (s *Suite) native(c Case) (*nativeFixture, error) {
 			return nil, fmt.Errorf("bench: %s: not a remote validator", c.Name)
 		}
 		// Warm the stand-in for shared data the way the plugin fills it after the validator answered.
-		ch := cfg.Check(fx.requirement(), fx.request())
+		var ch policy.Check
+		r := fx.request()
+		cfg.Check(fx.requirement(), &r, &ch)
 		if ch.Verdict != policy.NeedsValidation {
 			return nil, fmt.Errorf("bench: %s: check gave %v", c.Name, ch.Verdict)
 		}
@@ -79,6 +81,9 @@ func (s *Suite) native(c Case) (*nativeFixture, error) {
 	}
 	return fx, nil
 }
+
+// clock is the fixture's time, for validator.Local.LookupClock.
+func (fx *nativeFixture) clock() int64 { return fx.nowUnix }
 
 // request is what the decision reads of the scenario's request.
 func (fx *nativeFixture) request() policy.Request {
@@ -116,22 +121,26 @@ func (fx *nativeFixture) VirtualHostBlock() (*policy.Requirement, bool, error) {
 func (fx *nativeFixture) decide() (int, error) {
 	cfg := fx.cfg
 	req := fx.requirement()
-	ch := cfg.Check(req, fx.request())
-	var d policy.Decision
+	r := fx.request()
+	var (
+		ch policy.Check
+		d  policy.Decision
+	)
+	cfg.Check(req, &r, &ch)
 	if ch.Verdict != policy.NeedsValidation {
-		d = cfg.Deny(ch.Verdict, req)
+		cfg.Deny(ch.Verdict, req, &d)
 	} else {
 		switch v := cfg.Validator.(type) {
 		case validator.Local:
-			d = cfg.Authorize(req, ch.Kind, v.Lookup(ch.Hash, fx.nowUnix))
+			cfg.Authorize(req, ch.Kind, v.LookupClock(&ch.Hash, fx.clock), &d)
 		case *validator.Remote:
 			val, ok := sharedcache.DecodeEntry(fx.sharedData[cfg.SharedCache().Key(ch.Hash)], ch.Hash, fx.nowUnix)
 			if !ok {
 				return 0, errors.New("cache miss in the native remote case")
 			}
-			d = cfg.Authorize(req, ch.Kind, val)
+			cfg.Authorize(req, ch.Kind, &val, &d)
 		default:
-			d = cfg.Deny(policy.DenyMisconfigured, req)
+			cfg.Deny(policy.DenyMisconfigured, req, &d)
 		}
 	}
 	if d.Verdict.Allowed() {

@@ -54,12 +54,17 @@ func BenchmarkAllowScopedInWasm(b *testing.B) {
 	}
 	reqs := policy.NewRequirementCache(cfg, 4096)
 	static := cfg.Validator.(*validator.Static)
+	clock := func() int64 { return table.NowUnix }
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		req := reqs.Get(block)
-		ch := cfg.Check(req, policy.Request{Path: sc.Request.Path, Method: sc.Request.Method, AuthCount: count, Authorization: first})
-		d := cfg.Authorize(req, ch.Kind, static.Lookup(ch.Hash, table.NowUnix))
+		var (
+			ch policy.Check
+			d  policy.Decision
+		)
+		cfg.Check(req, &policy.Request{Path: sc.Request.Path, Method: sc.Request.Method, AuthCount: count, Authorization: first}, &ch)
+		cfg.Authorize(req, ch.Kind, static.LookupClock(&ch.Hash, clock), &d)
 		if d.Verdict != policy.Allow {
 			b.Fatalf("verdict %v", d.Verdict)
 		}

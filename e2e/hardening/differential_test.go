@@ -521,7 +521,8 @@ func native(cfg *policy.Policy, c diffCase) outcome {
 
 	req, ok := nativeRequirement(cfg, c.route)
 	if !ok { // a block Envoy cannot serialize: the filter fails closed with the configuration-independent 500
-		d := cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement())
+		var d policy.Decision
+		cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement(), &d)
 		return outcome{verdict: "unserializable_block", status: 500, local: true, reply: d.Reply.Headers, body: string(d.Reply.Body), metric: policy.MetricConfigError}
 	}
 	var request policy.Request

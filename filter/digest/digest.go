@@ -8,7 +8,14 @@ package digest
 type Hash [32]byte
 
 // Sum hashes a string (a bearer token, a configuration fingerprint).
-func Sum(s string) Hash { return sum256(s) }
+func Sum(s string) (h Hash) {
+	sum256((*[32]byte)(&h), s)
+	return h
+}
+
+// SumTo hashes s into *h: Sum for the request path, where returning the array would cost a memory.copy in
+// Go's wasm build (see sum256).
+func SumTo(h *Hash, s string) { sum256((*[32]byte)(h), s) }
 
 // Hex is the full lower-case hex of the hash.
 func (h Hash) Hex() string { return hexString(h[:]) }

@@ -10,9 +10,12 @@ import (
 // the .wasm, a fifth of the module, for one hash of one short string per request. sha256_test.go checks it
 // against crypto/sha256 on the FIPS test vectors and by fuzzing.
 //
-// It takes a string | []byte so that hashing a token (a string viewing request-header memory) copies
-// nothing to the heap: a []byte(token) conversion would allocate on every request for tokens over 32 bytes.
-func sum256[T string | []byte](msg T) [32]byte {
+// It takes a string so that hashing a token (a string viewing request-header memory) copies nothing to the
+// heap: a []byte(token) conversion would allocate on every request for tokens over 32 bytes. It is not
+// generic: out would leak to the heap through a generic shape's call. It writes the digest to out rather than
+// returning it: Go's wasm backend copies a returned array of 32 bytes with memory.copy, which wazero runs as a
+// call into the host's memmove.
+func sum256(out *[32]byte, msg string) {
 	h := [8]uint32{
 		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 	}
@@ -36,11 +39,9 @@ func sum256[T string | []byte](msg T) [32]byte {
 	if size == 128 {
 		block(&h, tail[64:128])
 	}
-	var out [32]byte
 	for i, v := range h {
 		binary.BigEndian.PutUint32(out[4*i:], v)
 	}
-	return out
 }
 
 // k holds the first 32 bits of the fractional parts of the cube roots of the first 64 primes (§4.2.2).

@@ -5,6 +5,7 @@ import (
 
 	"github.com/scope-gate/scope-gate/filter/bearer"
 	"github.com/scope-gate/scope-gate/filter/config"
+	"github.com/scope-gate/scope-gate/filter/digest"
 	"github.com/scope-gate/scope-gate/filter/internal/word"
 	"github.com/scope-gate/scope-gate/filter/pathcheck"
 	"github.com/scope-gate/scope-gate/filter/validator"
@@ -75,24 +76,35 @@ type Check struct {
 	Kind    *config.TokenKind // the token's kind, when token_kinds is configured
 }
 
-// Check runs the steps that need no validator for a request r whose route requires req.
-func (p *Policy) Check(req *Requirement, r Request) Check {
+// Check runs the steps that need no validator for a request r whose route requires req, and writes their
+// result to *c (every field). Request, Check and Decision travel by pointer on the request path: Go's wasm
+// backend zeroes and copies anything larger than four words with memory.fill and memory.copy, which wazero
+// runs as calls into the host's memmove, about 60 of them per request when these were values
+// (docs/rationale.md, "What a request costs in Go's wasm").
+func (p *Policy) Check(req *Requirement, r *Request, c *Check) {
+	c.Path, c.Token, c.Hash, c.Kind = pathcheck.OK, "", bearer.Hash{}, nil
 	// Step 0, on every route: a path whose reading depends on the server is refused before anything else,
 	// because the route that matched it may not be the resource a backend serves for it.
-	if p := pathcheck.Check(r.Path, p.PathRules); p != pathcheck.OK {
-		return Check{Verdict: DenyAmbiguousPath, Path: p}
+	if problem := pathcheck.Check(r.Path, p.PathRules); problem != pathcheck.OK {
+		c.Verdict, c.Path = DenyAmbiguousPath, problem
+		return
 	}
 	switch {
 	case req.Problem != "":
-		return Check{Verdict: DenyMisconfigured}
+		c.Verdict = DenyMisconfigured
+		return
 	case req.Public:
-		return Check{Verdict: AllowPublic}
+		c.Verdict = AllowPublic
+		return
 	case p.BypassCORSPreflight && r.IsCORSPreflight():
-		return Check{Verdict: AllowPreflight}
+		c.Verdict = AllowPreflight
+		return
 	case r.AuthCount > 1:
-		return Check{Verdict: DenyDuplicateAuth}
+		c.Verdict = DenyDuplicateAuth
+		return
 	case r.AuthCount == 0:
-		return Check{Verdict: DenyMissingBearer}
+		c.Verdict = DenyMissingBearer
+		return
 	}
 	token, reading := bearer.Read(r.Authorization)
 	switch reading {
@@ -100,19 +112,23 @@ func (p *Policy) Check(req *Requirement, r Request) Check {
 		// Envoy joins repeated authorization headers into one value with ',' (an inline header; see
 		// docs/envoy-behaviour.md), and an RFC 6750 b64token never holds a comma: a comma means several
 		// credentials, exactly like several headers.
-		return Check{Verdict: DenyDuplicateAuth}
+		c.Verdict = DenyDuplicateAuth
+		return
 	case bearer.NotBearer:
-		return Check{Verdict: DenyMissingBearer}
+		c.Verdict = DenyMissingBearer
+		return
 	case bearer.Malformed:
-		return Check{Verdict: DenyInvalidBearer}
+		c.Verdict = DenyInvalidBearer
+		return
 	}
-	var kind *config.TokenKind
 	if len(p.TokenKinds) > 0 {
-		if kind = p.kindOf(token); kind == nil {
-			return Check{Verdict: DenyInvalidBearer}
+		if c.Kind = p.kindOf(token); c.Kind == nil {
+			c.Verdict = DenyInvalidBearer
+			return
 		}
 	}
-	return Check{Verdict: NeedsValidation, Token: token, Hash: bearer.Sum(token), Kind: kind}
+	c.Verdict, c.Token = NeedsValidation, token
+	digest.SumTo(&c.Hash, token)
 }
 
 func (p *Policy) kindOf(token string) *config.TokenKind {
@@ -159,79 +175,92 @@ type Decision struct {
 	Identity Identity // set when Verdict is Allow
 }
 
-// Authorize runs steps 6 to 8 once the validator has answered for the token that Check accepted.
-func (p *Policy) Authorize(req *Requirement, kind *config.TokenKind, v validator.Validation) Decision {
+// Authorize runs steps 6 to 8 once the validator has answered v for the token that Check accepted, and
+// writes the decision to *d (every field). It reads *v and never keeps it: the identity's strings and
+// scopes are v's or kind's.
+func (p *Policy) Authorize(req *Requirement, kind *config.TokenKind, v *validator.Validation, d *Decision) {
 	switch v.Result {
 	case validator.Unavailable:
-		return p.Deny(DenyValidatorUnavailable, req)
+		p.Deny(DenyValidatorUnavailable, req, d)
+		return
 	case validator.Valid:
 	default:
-		return p.Deny(DenyInvalidBearer, req)
+		p.Deny(DenyInvalidBearer, req, d)
+		return
 	}
-	id := Identity{Subject: v.Subject, SubjectType: v.SubjectType, Scopes: v.Scopes, ScopesText: v.ScopesText}
+	subjectType, scopes, scopesText := v.SubjectType, v.Scopes, v.ScopesText
 	if kind != nil {
-		if id.SubjectType == "" {
-			id.SubjectType = kind.SubjectType
+		if subjectType == "" {
+			subjectType = kind.SubjectType
 		}
-		if len(id.Scopes) == 0 {
-			id.Scopes, id.ScopesText = kind.Scopes, kind.ScopesText
+		if len(scopes) == 0 {
+			scopes, scopesText = kind.Scopes, kind.ScopesText
 		}
 	}
-	if len(req.SubjectTypes) > 0 && !contains(req.SubjectTypes, id.SubjectType) {
-		return p.Deny(DenySubjectType, req)
+	if len(req.SubjectTypes) > 0 && !contains(req.SubjectTypes, subjectType) {
+		p.Deny(DenySubjectType, req, d)
+		return
 	}
-	if len(req.Scopes) > 0 && !(p.FullScope != "" && contains(id.Scopes, p.FullScope)) {
+	if len(req.Scopes) > 0 && !(p.FullScope != "" && contains(scopes, p.FullScope)) {
 		for _, s := range req.Scopes {
-			if !contains(id.Scopes, s) {
-				return p.Deny(DenyInsufficientScope, req)
+			if !contains(scopes, s) {
+				p.Deny(DenyInsufficientScope, req, d)
+				return
 			}
 		}
 	}
-	return Decision{Verdict: Allow, Identity: id}
+	d.Verdict, d.Reply = Allow, nil
+	id := &d.Identity
+	id.Subject, id.SubjectType, id.Scopes, id.ScopesText = v.Subject, subjectType, scopes, scopesText
 }
 
-// Deny returns the decision for a final verdict from Check (or for a validator failure), with its reply.
-// Allow cannot be granted here: only Authorize, with a validation, allows a bearer route.
-func (p *Policy) Deny(v Verdict, req *Requirement) Decision {
-	d := Decision{Verdict: v}
+// Deny writes to *d the decision for a final verdict from Check (or for a validator failure), with its
+// reply. Allow cannot be granted here: only Authorize, with a validation, allows a bearer route.
+func (p *Policy) Deny(v Verdict, req *Requirement, d *Decision) {
+	var reply *Reply
 	switch v {
 	case DenyDuplicateAuth:
-		d.Reply = p.replies.duplicate
+		reply = p.replies.duplicate
 	case DenyAmbiguousPath:
-		d.Reply = p.replies.path
+		reply = p.replies.path
 	case DenyMissingBearer:
-		d.Reply = p.replies.missing
+		reply = p.replies.missing
 	case DenyInvalidBearer:
-		d.Reply = p.replies.invalid
+		reply = p.replies.invalid
 	case DenySubjectType:
-		d.Reply = p.replies.subject
+		reply = p.replies.subject
 	case DenyInsufficientScope:
-		d.Reply = req.scopeDenied
+		reply = req.scopeDenied
 	case DenyValidatorUnavailable:
-		d.Reply = p.replies.unavailable
+		reply = p.replies.unavailable
 	case AllowPublic, AllowPreflight:
 	default: // DenyMisconfigured, and anything unexpected (Allow without a validation, NeedsValidation): fail closed
-		d.Verdict = DenyMisconfigured
-		d.Reply = p.replies.config
+		v, reply = DenyMisconfigured, p.replies.config
 	}
-	if d.Reply == nil && !d.Verdict.Allowed() { // a route without a scope reply cannot reach here; stay closed
-		d.Verdict, d.Reply = DenyMisconfigured, p.replies.config
+	if reply == nil && !v.Allowed() { // a route without a scope reply cannot reach here; stay closed
+		v, reply = DenyMisconfigured, p.replies.config
 	}
-	return d
+	d.Verdict, d.Reply = v, reply
+	id := &d.Identity
+	id.Subject, id.SubjectType, id.Scopes, id.ScopesText = "", "", nil, ""
 }
 
 // Decide runs the whole decision with a synchronous validator; the plugin uses Check and Authorize
 // directly so that a remote validator can answer in between.
-func (p *Policy) Decide(req *Requirement, r Request, validate func(bearer.Hash) validator.Validation) Decision {
-	ch := p.Check(req, r)
+func (p *Policy) Decide(req *Requirement, r Request, validate func(bearer.Hash) validator.Validation) (d Decision) {
+	var ch Check
+	p.Check(req, &r, &ch)
 	if ch.Verdict != NeedsValidation {
-		return p.Deny(ch.Verdict, req)
+		p.Deny(ch.Verdict, req, &d)
+		return d
 	}
-	return p.Authorize(req, ch.Kind, validate(ch.Hash))
+	v := validate(ch.Hash)
+	p.Authorize(req, ch.Kind, &v, &d)
+	return d
 }
 
 // DecisionHeader is the report-mode header value for d: "<status> <code>".
-func (d Decision) DecisionHeader() string {
+func (d *Decision) DecisionHeader() string {
 	switch {
 	case d.Reply != nil:
 		return d.Reply.Decision
@@ -244,10 +273,10 @@ func (d Decision) DecisionHeader() string {
 }
 
 // Metric is the name of the counter (docs/spec.md §7) that d increments.
-func (d Decision) Metric() string { return d.Counter().Name() }
+func (d *Decision) Metric() string { return d.Counter().Name() }
 
 // Counter is the counter (docs/spec.md §7) that d increments.
-func (d Decision) Counter() Counter {
+func (d *Decision) Counter() Counter {
 	switch d.Verdict {
 	case Allow:
 		return CountAllowed

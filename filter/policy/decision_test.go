@@ -259,7 +259,7 @@ func TestDenyNeverAllows(t *testing.T) {
 	c := mustParse(t, referenceConfig())
 	req := c.DecodeRequirement(block("required_scope", "apps:read"))
 	for v := Verdict(0); v <= NeedsValidation+1; v++ {
-		d := c.Deny(v, req)
+		d := deny(c, v, req)
 		if v == AllowPublic {
 			if d.Verdict != AllowPublic || d.Reply != nil {
 				t.Errorf("Deny(AllowPublic) = %+v", d)
@@ -271,7 +271,7 @@ func TestDenyNeverAllows(t *testing.T) {
 		}
 	}
 	// A requirement without a scope reply (impossible by construction) still cannot produce an allow.
-	if d := c.Deny(DenyInsufficientScope, &Requirement{}); d.Verdict != DenyMisconfigured || d.Reply.Status != 500 {
+	if d := deny(c, DenyInsufficientScope, &Requirement{}); d.Verdict != DenyMisconfigured || d.Reply.Status != 500 {
 		t.Errorf("insufficient scope without reply = %+v", d)
 	}
 }
@@ -286,15 +286,15 @@ func TestDecisionHeaderAndMetric(t *testing.T) {
 	}{
 		{Decision{Verdict: Allow}, "200 allowed", MetricAllowed},
 		{Decision{Verdict: AllowPublic}, "200 public", MetricPublic},
-		{c.Deny(AllowPreflight, req), "200 cors_preflight", MetricCORSPreflight},
-		{c.Deny(DenyAmbiguousPath, req), "400 invalid_request", MetricDenied400},
-		{c.Deny(DenyDuplicateAuth, req), "400 invalid_request", MetricDenied400},
-		{c.Deny(DenyMissingBearer, req), "401 unauthorized", MetricDenied401},
-		{c.Deny(DenyInvalidBearer, req), "401 unauthorized", MetricDenied401},
-		{c.Deny(DenySubjectType, req), "403 forbidden", MetricDenied403},
-		{c.Deny(DenyInsufficientScope, req), "403 forbidden", MetricDenied403},
-		{c.Deny(DenyMisconfigured, req), "500 internal_server_error", MetricConfigError},
-		{c.Deny(DenyValidatorUnavailable, req), "503 service_unavailable", MetricUnavailable},
+		{deny(c, AllowPreflight, req), "200 cors_preflight", MetricCORSPreflight},
+		{deny(c, DenyAmbiguousPath, req), "400 invalid_request", MetricDenied400},
+		{deny(c, DenyDuplicateAuth, req), "400 invalid_request", MetricDenied400},
+		{deny(c, DenyMissingBearer, req), "401 unauthorized", MetricDenied401},
+		{deny(c, DenyInvalidBearer, req), "401 unauthorized", MetricDenied401},
+		{deny(c, DenySubjectType, req), "403 forbidden", MetricDenied403},
+		{deny(c, DenyInsufficientScope, req), "403 forbidden", MetricDenied403},
+		{deny(c, DenyMisconfigured, req), "500 internal_server_error", MetricConfigError},
+		{deny(c, DenyValidatorUnavailable, req), "503 service_unavailable", MetricUnavailable},
 	}
 	for _, tc := range tests {
 		if got := tc.d.DecisionHeader(); got != tc.header {
@@ -312,8 +312,13 @@ func TestAllowedPathDoesNotAllocate(t *testing.T) {
 	s := c.Validator.(*validator.Static)
 	auth := "Bearer " + scopedToken
 	n := testing.AllocsPerRun(200, func() {
-		ch := c.Check(req, authRequest(1, auth))
-		d := c.Authorize(req, ch.Kind, s.Lookup(ch.Hash, now))
+		r := authRequest(1, auth)
+		var (
+			ch Check
+			d  Decision
+		)
+		c.Check(req, &r, &ch)
+		c.Authorize(req, ch.Kind, s.LookupClock(&ch.Hash, func() int64 { return now }), &d)
 		if d.Verdict != Allow {
 			panic(d.Verdict.String())
 		}

@@ -38,3 +38,9 @@ func block(kv ...string) []byte { return pairs.EncodeStrings(kv...) }
 func authRequest(count int, first string) Request {
 	return Request{Path: "/openapi/v1/apps", Method: "GET", AuthCount: count, Authorization: first}
 }
+
+// deny is the decision Deny writes, as a value.
+func deny(p *Policy, v Verdict, req *Requirement) (d Decision) {
+	p.Deny(v, req, &d)
+	return d
+}

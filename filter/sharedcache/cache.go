@@ -58,15 +58,15 @@ func (c *Cache) Key(h digest.Hash) string {
 
 // AppendKey appends Key(h) to dst.
 func (c *Cache) AppendKey(dst []byte, h digest.Hash) []byte {
-	return c.AppendSlot(append(dst, c.prefix...), h)
+	return c.AppendSlot(append(dst, c.prefix...), &h)
 }
 
 // Prefix is what every key of this cache begins with.
 func (c *Cache) Prefix() string { return c.prefix }
 
 // AppendSlot appends the part of Key(h) after Prefix: the request path keeps the prefix in a reused buffer
-// and appends only this.
-func (c *Cache) AppendSlot(dst []byte, h digest.Hash) []byte {
+// and appends only this. h is a pointer because a copy of a hash costs a memory.copy in Go's wasm build.
+func (c *Cache) AppendSlot(dst []byte, h *digest.Hash) []byte {
 	return strconv.AppendUint(dst, binary.LittleEndian.Uint64(h[:8])%c.slots, 10)
 }
 
@@ -105,31 +105,33 @@ func EncodeEntry(h digest.Hash, v validator.Validation, expiresAt int64) ([]byte
 	return b, true
 }
 
-// DecodeEntryView is DecodeEntry without allocating, for the request path: the strings of the result view
-// buf (they are valid only as long as buf is, and must be copied to be kept), and the scopes are appended to
-// scratch[:0] (pass the previous result back). An entry whose scopes text is not the canonical form that
-// EncodeEntry writes (valid scope tokens, sorted, distinct, single spaces) is parsed by scope.Fields instead.
-func DecodeEntryView(buf []byte, h digest.Hash, nowUnix int64, scratch []string) (validator.Validation, []string, bool) {
+// DecodeEntryView is DecodeEntry without allocating, for the request path. On a hit it writes the validation
+// to *v (every field; on a miss *v is left as it was): its strings view buf (they are valid only as long as buf
+// is, and must be copied to be kept), and the scopes are appended to scratch[:0] (pass the previous result
+// back). An entry whose scopes text is not the canonical form that EncodeEntry writes (valid scope tokens,
+// sorted, distinct, single spaces) is parsed by scope.Fields instead. The hash and the validation travel by
+// pointer: in Go's wasm build a copy of either is a memory.copy, which wazero runs as a call into the host.
+func DecodeEntryView(buf []byte, h *digest.Hash, nowUnix int64, scratch []string, v *validator.Validation) ([]string, bool) {
 	scratch = scratch[:0]
-	if len(buf) < entryHeaderSize+6 || buf[0] != entryVersion || !digest.Equal((*digest.Hash)(buf[2:34]), &h) {
-		return validator.Validation{}, scratch, false
+	if len(buf) < entryHeaderSize+6 || buf[0] != entryVersion || !digest.Equal((*digest.Hash)(buf[2:34]), h) {
+		return scratch, false
 	}
 	result := validator.Result(buf[1])
 	if result != validator.Valid && result != validator.Invalid {
-		return validator.Validation{}, scratch, false
+		return scratch, false
 	}
 	if expires := int64(word.Bytes64(buf, 34)); nowUnix >= expires { // len(buf) >= 42, checked above
-		return validator.Validation{}, scratch, false
+		return scratch, false
 	}
 	rest := buf[entryHeaderSize:]
 	var fields [3]string
 	for i := range fields {
 		if len(rest) < 2 {
-			return validator.Validation{}, scratch, false
+			return scratch, false
 		}
 		n := int(binary.LittleEndian.Uint16(rest))
 		if len(rest) < 2+n {
-			return validator.Validation{}, scratch, false
+			return scratch, false
 		}
 		if n > 0 {
 			fields[i] = unsafe.String(&rest[2], n)
@@ -137,10 +139,10 @@ func DecodeEntryView(buf []byte, h digest.Hash, nowUnix int64, scratch []string)
 		rest = rest[2+n:]
 	}
 	if len(rest) != 0 {
-		return validator.Validation{}, scratch, false
+		return scratch, false
 	}
-	v := validator.Validation{Result: result, Subject: fields[0], SubjectType: fields[1], ScopesText: fields[2]}
-	if text := v.ScopesText; text != "" {
+	var scopes []string
+	if text := fields[2]; text != "" {
 		start := 0
 		for i := 0; i <= len(text); i++ {
 			if i < len(text) && text[i] != ' ' {
@@ -149,26 +151,30 @@ func DecodeEntryView(buf []byte, h digest.Hash, nowUnix int64, scratch []string)
 			piece := text[start:i]
 			if !scope.ValidToken(piece) || (len(scratch) > 0 && piece <= scratch[len(scratch)-1]) {
 				// Not canonical: the general parser (which allocates) sorts, deduplicates or refuses it.
-				scopes, ok := scope.Fields(text)
+				parsed, ok := scope.Fields(text)
 				if !ok {
-					return validator.Validation{}, scratch[:0], false
+					return scratch[:0], false
 				}
-				v.Scopes = scopes
-				return v, scopes, true
+				scopes, scratch = parsed, parsed
+				break
 			}
 			scratch = append(scratch, piece)
 			start = i + 1
 		}
-		v.Scopes = scratch
+		if scopes == nil {
+			scopes = scratch
+		}
 	}
-	return v, scratch, true
+	v.Result, v.Subject, v.SubjectType, v.Scopes, v.ScopesText = result, fields[0], fields[1], scopes, fields[2]
+	return scratch, true
 }
 
 // DecodeEntry returns the cached validation for token hash h, if buf is a well-formed, unexpired entry for
 // that very token. Anything else (another token's entry, an expired one, a malformed one) is a miss. The
 // result owns its strings (DecodeEntryView's, copied).
 func DecodeEntry(buf []byte, h digest.Hash, nowUnix int64) (validator.Validation, bool) {
-	v, scopes, ok := DecodeEntryView(buf, h, nowUnix, nil)
+	var v validator.Validation
+	scopes, ok := DecodeEntryView(buf, &h, nowUnix, nil, &v)
 	if !ok {
 		return validator.Validation{}, false
 	}

@@ -44,9 +44,12 @@ type Local interface {
 	Validator
 	// Lookup returns the validation of the token with hash h at nowUnix (unix seconds).
 	Lookup(h digest.Hash, nowUnix int64) Validation
-	// LookupClock is Lookup reading the time from clock only when the answer depends on it (a token with
-	// an expiry): reading the clock costs two WASI calls in the module.
-	LookupClock(h digest.Hash, clock func() int64) Validation
+	// LookupClock is Lookup on the request path: it reads the time from clock only when the answer depends
+	// on it (a token with an expiry; reading the clock is a host call), and it answers with a validation the
+	// validator owns, which the caller must not modify. Hash and answer travel by pointer because Go's wasm
+	// backend copies anything larger than two words with memory.copy, which wazero runs as a call into the
+	// host's memmove (docs/rationale.md, "What a request costs in Go's wasm").
+	LookupClock(h *digest.Hash, clock func() int64) *Validation
 }
 
 // Decode reads the validator object at path (docs/spec.md §4): its "type" selects the validator, which
@@ -79,16 +82,14 @@ func Decode(v strictjson.Value, path string) (Validator, error) {
 // Static checks tokens against a table of SHA-256 hashes from the configuration (docs/spec.md §4.1).
 type Static struct {
 	index  *digest.Index // the tokens' hashes, in the order of tokens
-	tokens []StaticToken
+	tokens []staticToken
 }
 
-// StaticToken is one entry of the static table.
-type StaticToken struct {
-	Subject     string
-	SubjectType string   // "" : the token kind's
-	Scopes      []string // sorted; empty: the token kind's
-	ExpiresAt   int64    // unix seconds; 0: never
-	scopesText  string
+// staticToken is one entry of the static table: the answer for it while it lives, made when the
+// configuration is decoded (see LookupClock), and when it stops living.
+type staticToken struct {
+	answer    Validation // Result Valid; an empty SubjectType or Scopes is the token kind's
+	expiresAt int64      // unix seconds; 0: never
 }
 
 // Type implements Validator.
@@ -109,21 +110,25 @@ func (s *Static) Len() int { return len(s.tokens) }
 // Lookup returns the validation result for a token hash at the given time (unix seconds). Unknown and
 // expired tokens are invalid alike.
 func (s *Static) Lookup(h digest.Hash, nowUnix int64) Validation {
-	return s.LookupClock(h, func() int64 { return nowUnix })
+	return *s.LookupClock(&h, func() int64 { return nowUnix })
 }
 
-// LookupClock implements Local: the clock is read only for a token that has an expiry.
-func (s *Static) LookupClock(h digest.Hash, clock func() int64) Validation {
-	i, ok := s.index.Find(&h)
+// LookupClock implements Local: the clock is read only for a token that has an expiry, and the answer is
+// one made when the configuration was decoded.
+func (s *Static) LookupClock(h *digest.Hash, clock func() int64) *Validation {
+	i, ok := s.index.Find(h)
 	if !ok {
-		return Validation{Result: Invalid}
+		return &invalid
 	}
 	t := &s.tokens[i]
-	if t.ExpiresAt != 0 && clock() >= t.ExpiresAt {
-		return Validation{Result: Invalid}
+	if t.expiresAt != 0 && clock() >= t.expiresAt {
+		return &invalid
 	}
-	return Validation{Result: Valid, Subject: t.Subject, SubjectType: t.SubjectType, Scopes: t.Scopes, ScopesText: t.scopesText}
+	return &t.answer
 }
+
+// invalid is the answer for an unknown or expired token. Nothing writes to it (see Local.LookupClock).
+var invalid = Validation{Result: Invalid}
 
 // Result is a validator's verdict on a token.
 type Result uint8
@@ -167,7 +172,7 @@ func decodeStatic(v strictjson.Value, path string) (*Static, error) {
 			return nil, confjson.At(ip, "must be an object, got "+item.Kind.String())
 		}
 		var (
-			tok     StaticToken
+			tok     = staticToken{answer: Validation{Result: Valid}}
 			hash    digest.Hash
 			hasHash bool
 		)
@@ -183,19 +188,19 @@ func decodeStatic(v strictjson.Value, path string) (*Static, error) {
 					}
 				}
 			case "subject":
-				tok.Subject, err = confjson.String(m.Value, mp)
-				if err == nil && !validHeaderValue(tok.Subject) {
+				tok.answer.Subject, err = confjson.String(m.Value, mp)
+				if err == nil && !validHeaderValue(tok.answer.Subject) {
 					err = confjson.At(mp, "must be printable ASCII (it is sent upstream in a header)")
 				}
 			case "subject_type":
-				tok.SubjectType, err = confjson.String(m.Value, mp)
-				if err == nil && !scope.ValidSubjectType(tok.SubjectType) {
-					err = confjson.At(mp, "must be one token of visible ASCII, got "+quote.String(tok.SubjectType))
+				tok.answer.SubjectType, err = confjson.String(m.Value, mp)
+				if err == nil && !scope.ValidSubjectType(tok.answer.SubjectType) {
+					err = confjson.At(mp, "must be one token of visible ASCII, got "+quote.String(tok.answer.SubjectType))
 				}
 			case "scopes":
-				tok.Scopes, err = confjson.ScopeList(m.Value, mp)
+				tok.answer.Scopes, err = confjson.ScopeList(m.Value, mp)
 			case "expires_at":
-				tok.ExpiresAt, err = confjson.Int(m.Value, mp, 1, 1<<62)
+				tok.expiresAt, err = confjson.Int(m.Value, mp, 1, 1<<62)
 			default:
 				err = confjson.At(mp, "unknown key")
 			}
@@ -210,7 +215,7 @@ func decodeStatic(v strictjson.Value, path string) (*Static, error) {
 			return nil, confjson.At(ip+".sha256", "duplicates an earlier token")
 		}
 		seen[hash] = true
-		tok.scopesText = strings.Join(tok.Scopes, " ")
+		tok.answer.ScopesText = strings.Join(tok.answer.Scopes, " ")
 		s.tokens = append(s.tokens, tok)
 		hashes = append(hashes, hash)
 	}

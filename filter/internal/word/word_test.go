@@ -17,6 +17,9 @@ func TestLoadsAreLittleEndian(t *testing.T) {
 		if got, want := Bytes32(b, i), binary.LittleEndian.Uint32(b[i:]); got != want {
 			t.Fatalf("Bytes32(%d) = %x, want %x", i, got, want)
 		}
+		if got, want := String32(string(b), i), binary.LittleEndian.Uint32(b[i:]); got != want {
+			t.Fatalf("String32(%d) = %x, want %x", i, got, want)
+		}
 	}
 	if got, want := Of("bearer "), binary.LittleEndian.Uint64([]byte("bearer \x00")); got != want {
 		t.Fatalf("Of = %x, want %x", got, want)

@@ -57,7 +57,7 @@ func (p *pluginContext) jwtFor(cfg *policy.Policy) *jwtState {
 }
 
 // validateJWT handles a request whose token needs validation when the validator is a JWT one.
-func (h *httpContext) validateJWT(req *policy.Requirement, check policy.Check) (types.Action, bool) {
+func (h *httpContext) validateJWT(req *policy.Requirement, check *policy.Check) (types.Action, bool) {
 	v, ok := h.cfg.Validator.(*validator.JWT)
 	if !ok {
 		return types.ActionContinue, false
@@ -66,7 +66,9 @@ func (h *httpContext) validateJWT(req *policy.Requirement, check policy.Check) (
 	if buf, _, err := stdgobridge.GetSharedData(h.cfg.SharedCache().Key(check.Hash)); err == nil {
 		if val, ok := sharedcache.DecodeEntry(buf, check.Hash, now); ok {
 			h.p.count(policy.CountCacheHit)
-			return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check), true
+			d := &h.p.decision
+			h.cfg.Authorize(req, check.Kind, &val, d)
+			return h.apply(req, d, check), true
 		}
 	}
 	h.p.count(policy.CountCacheMiss)
@@ -76,7 +78,7 @@ func (h *httpContext) validateJWT(req *policy.Requirement, check policy.Check) (
 // verifyJWT verifies the token with the keys held, first starting or joining a JWKS fetch when keys are
 // needed and the floor allows it. afterFetch (a stream resumed after a fetch) never fetches again and
 // never pauses.
-func (h *httpContext) verifyJWT(req *policy.Requirement, check policy.Check, v *validator.JWT, afterFetch bool) types.Action {
+func (h *httpContext) verifyJWT(req *policy.Requirement, check *policy.Check, v *validator.JWT, afterFetch bool) types.Action {
 	now := time.Now().Unix()
 	t, res := v.Parse(check.Token)
 	if t == nil {
@@ -130,7 +132,7 @@ func (h *httpContext) verifyJWT(req *policy.Requirement, check policy.Check, v *
 }
 
 // jwtVerdict caches what may be cached and applies the decision.
-func (h *httpContext) jwtVerdict(req *policy.Requirement, check policy.Check, res validator.JWTResult, now int64) types.Action {
+func (h *httpContext) jwtVerdict(req *policy.Requirement, check *policy.Check, res validator.JWTResult, now int64) types.Action {
 	val := res.Validation
 	switch {
 	case val.Result == validator.Valid, val.Result == validator.Invalid && res.Cacheable:
@@ -140,14 +142,16 @@ func (h *httpContext) jwtVerdict(req *policy.Requirement, check policy.Check, re
 	if val.Result == validator.Invalid {
 		stdgobridge.LogDebug("scope-gate: JWT " + check.Hash.LogID() + " invalid: " + res.Reason)
 	}
-	return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check)
+	d := &h.p.decision
+	h.cfg.Authorize(req, check.Kind, &val, d)
+	return h.apply(req, d, check)
 }
 
-func (h *httpContext) waitJWKS(f *jwksFetch, req *policy.Requirement, check policy.Check) types.Action {
+func (h *httpContext) waitJWKS(f *jwksFetch, req *policy.Requirement, check *policy.Check) types.Action {
 	// The token is verified again when the keys arrive, in a later callback: it is copied out of the
 	// bridge's arena, which the next callback reuses.
 	check.Token = strings.Clone(check.Token)
-	h.req, h.check = req, check
+	h.req = req // check is h.check (see decide): the stream keeps it
 	f.wait.waiters = append(f.wait.waiters, h)
 	h.waiting = f.wait
 	return types.ActionPause
@@ -296,7 +300,7 @@ func (h *httpContext) resumeJWT() {
 		h.failClosed("a stream waited for a JWKS without a jwt validator")
 		return
 	}
-	if h.verifyJWT(h.req, h.check, v, true) == types.ActionContinue {
+	if h.verifyJWT(h.req, &h.check, v, true) == types.ActionContinue {
 		if err := stdgobridge.ResumeHttpRequest(); err != nil {
 			h.failClosed("cannot resume the request: " + err.Error())
 		}

@@ -14,6 +14,6 @@ import (
 type jwtVM struct{}
 
 // validateJWT never handles a request in the default build (policy refuses "jwt" at configuration).
-func (*httpContext) validateJWT(*policy.Requirement, policy.Check) (types.Action, bool) {
+func (*httpContext) validateJWT(*policy.Requirement, *policy.Check) (types.Action, bool) {
 	return types.ActionContinue, false
 }

@@ -58,6 +58,11 @@ type pluginContext struct {
 	line         []byte             // a log line
 	route, vhost blockMemo          // the last metadata blocks read and their requirements
 	free         []*httpContext     // stream objects released at proxy_on_delete, for reuse
+	// The decision being made, and a shared-cache entry's validation for it (a remote validator). They are
+	// written and read by pointer, never passed by value (see policy.Check); they view the arena, so they
+	// mean nothing once the callback returns.
+	decision   policy.Decision
+	validation validator.Validation
 	//lint:ignore U1000 empty without -tags jwt; jwt.go gives it the JWT keys and JWKS fetch of this VM
 	jwtVM
 }
@@ -250,7 +255,8 @@ type httpContext struct {
 	// body and trailer callbacks hold the request (see OnHttpRequestBody).
 	released bool
 
-	// Set while the stream waits for a remote validation.
+	// The stream's check (written by decide), and while the stream waits for a remote validation, what it
+	// waits with: the flight and the requirement.
 	waiting *flight
 	req     *policy.Requirement
 	check   policy.Check
@@ -279,6 +285,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	// identity headers set here. Only names actually present are removed (the host removes every value of
 	// a name at once).
 	spoofable := h.cfg.SpoofableHeaders()
+	// r stays on the stack: decide and the policy read it through a pointer that does not escape.
 	r, present, err := h.cfg.ReadRequest(headers)
 	if err != nil {
 		return h.failClosed("cannot read request headers: " + err.Error())
@@ -295,7 +302,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) (ac
 	if err != nil {
 		return h.failClosed(err.Error())
 	}
-	return h.decide(req, r)
+	return h.decide(req, &r)
 }
 
 // OnHttpRequestBody holds the request until the decision lets it through. By default Envoy turns a Pause
@@ -381,36 +388,38 @@ func metadataError(path stdgobridge.PropertyPath, err error) error {
 	return errors.New("cannot read metadata " + dotted(path) + ": " + err.Error())
 }
 
-func (h *httpContext) decide(req *policy.Requirement, r policy.Request) types.Action {
+func (h *httpContext) decide(req *policy.Requirement, r *policy.Request) types.Action {
 	// r's strings view the arena: Check, a lookup and apply use them in this callback; anything kept past it
 	// (a parked stream's check) drops or copies the token (see validateRemote, waitJWKS).
-	check := h.cfg.Check(req, r)
+	check, d := &h.check, &h.p.decision
+	h.cfg.Check(req, r, check)
 	if check.Verdict != policy.NeedsValidation {
-		return h.apply(req, h.cfg.Deny(check.Verdict, req), check)
+		h.cfg.Deny(check.Verdict, req, d)
+		return h.apply(req, d, check)
 	}
-	// The one dispatch on how a validator is called (see validator.Validator): a local lookup, one HTTP
-	// call per token (remote.go), or JWT verification with fetched keys (jwt.go; absent from the default
-	// module, whose configuration refuses "jwt").
+	// The one dispatch on how a validator is called (see validator.Validator): the static table's lookup,
+	// one HTTP call per token (remote.go), or JWT verification with fetched keys (jwt.go; absent from the
+	// default module, whose configuration refuses "jwt"). Cases are concrete types: a case on an interface
+	// type (validator.Local) costs a runtime itab lookup per request (~0.2 µs in the wasm build, measured),
+	// so a new local validator gets a case of its own; until it has one, it fails closed below.
 	switch v := h.cfg.Validator.(type) {
 	case *validator.Static:
-		// Concrete types first: a case on an interface type (validator.Local) costs a runtime itab lookup
-		// per request (~0.2 µs in the wasm build, measured).
-		return h.apply(req, h.cfg.Authorize(req, check.Kind, v.LookupClock(check.Hash, unixNow)), check)
+		h.cfg.Authorize(req, check.Kind, v.LookupClock(&check.Hash, unixNow), d)
+		return h.apply(req, d, check)
 	case *validator.Remote:
 		return h.validateRemote(req, check, v)
-	case validator.Local:
-		return h.apply(req, h.cfg.Authorize(req, check.Kind, v.LookupClock(check.Hash, unixNow)), check)
 	default:
 		if action, ok := h.validateJWT(req, check); ok {
 			return action
 		}
-		return h.apply(req, h.cfg.Deny(policy.DenyMisconfigured, req), check)
+		h.cfg.Deny(policy.DenyMisconfigured, req, d)
+		return h.apply(req, d, check)
 	}
 }
 
 // apply carries out a decision: in enforce mode a denial is a local reply; otherwise the request continues
 // with the identity headers (and, in report mode, the decision header).
-func (h *httpContext) apply(req *policy.Requirement, d policy.Decision, check policy.Check) types.Action {
+func (h *httpContext) apply(req *policy.Requirement, d *policy.Decision, check *policy.Check) types.Action {
 	h.p.count(d.Counter())
 	if d.Verdict == policy.DenyAmbiguousPath {
 		h.p.count(policy.CountPathRefused)
@@ -465,7 +474,7 @@ func setHeader(name, value string) error {
 // over an allowed request, for a line an Envoy at its default level drops. The route of a denial is in the
 // access log (%ROUTE_NAME%, with %RESPONSE_CODE_DETAILS% carrying the reply's Details); a misconfigured route
 // still logs its name, at error level (docs/spec.md §7).
-func (h *httpContext) logDenial(req *policy.Requirement, d policy.Decision, check policy.Check) {
+func (h *httpContext) logDenial(req *policy.Requirement, d *policy.Decision, check *policy.Check) {
 	b, level := h.p.line[:0], stdgobridge.LevelDebug
 	switch d.Verdict {
 	case policy.DenyMisconfigured:
@@ -521,7 +530,9 @@ var failReply = func() *policy.Reply {
 	if err != nil {
 		panic(err)
 	}
-	r := *cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement()).Reply
+	var d policy.Decision
+	cfg.Deny(policy.DenyMisconfigured, cfg.DefaultRequirement(), &d)
+	r := *d.Reply
 	r.Details = "scope_gate_failed_closed" // a panic or a host error, not a route's configuration
 	return &r
 }()

@@ -29,28 +29,31 @@ type flight struct {
 
 // validateRemote answers from the shared cache when it can (one shared-data read), else joins or starts a
 // flight and pauses the stream. Every path ends in a reply or a resume: a dispatch failure answers 503 now.
-func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check, v *validator.Remote) types.Action {
+func (h *httpContext) validateRemote(req *policy.Requirement, check *policy.Check, v *validator.Remote) types.Action {
 	token := check.Token
 	// The key's prefix stays in the reused buffer while the cache is the same; only the slot is written.
 	cache := h.cfg.SharedCache()
 	if h.p.keyOf != cache {
 		h.p.key, h.p.keyOf = append(h.p.key[:0], cache.Prefix()...), cache
 	}
-	h.p.key = cache.AppendSlot(h.p.key[:len(cache.Prefix())], check.Hash)
+	h.p.key = cache.AppendSlot(h.p.key[:len(cache.Prefix())], &check.Hash)
 	if buf, _, err := stdgobridge.GetSharedDataKey(h.p.key); err == nil {
 		// buf views the bridge's arena, and so do val's strings: they are used in this callback only.
-		val, scopes, ok := sharedcache.DecodeEntryView(buf, check.Hash, unixNow(), h.p.scopes)
+		val := &h.p.validation
+		scopes, ok := sharedcache.DecodeEntryView(buf, &check.Hash, unixNow(), h.p.scopes, val)
 		h.p.scopes = scopes
 		if ok {
 			h.p.count(policy.CountCacheHit)
-			return h.apply(req, h.cfg.Authorize(req, check.Kind, val), check)
+			d := &h.p.decision
+			h.cfg.Authorize(req, check.Kind, val, d)
+			return h.apply(req, d, check)
 		}
 	}
 	h.p.count(policy.CountCacheMiss)
 	// The stream is parked past this callback: nothing it keeps may view the arena. The token is only
 	// needed to build the call below (v.Request copies it into the call's headers), so it is not kept.
 	check.Token = ""
-	h.req, h.check = req, check
+	h.req = req // check is h.check (see decide): the stream keeps it
 	if f := h.p.inflight[check.Hash]; f != nil && f.cfg == h.cfg {
 		f.waiters = append(f.waiters, h)
 		h.waiting = f
@@ -62,7 +65,9 @@ func (h *httpContext) validateRemote(req *policy.Requirement, check policy.Check
 	if _, err := stdgobridge.DispatchRootHTTPCall(h.p.id, h.id, v.Cluster, headers, body, v.TimeoutMillis, f.onAnswer); err != nil {
 		h.p.count(policy.CountValidatorErrors)
 		stdgobridge.LogWarn("scope-gate: cannot call validator cluster " + quote.String(v.Cluster) + ": " + err.Error())
-		return h.apply(req, h.cfg.Deny(policy.DenyValidatorUnavailable, req), check)
+		d := &h.p.decision
+		h.cfg.Deny(policy.DenyValidatorUnavailable, req, d)
+		return h.apply(req, d, check)
 	}
 	h.p.inflight[check.Hash] = f
 	h.waiting = f
@@ -158,7 +163,9 @@ func (h *httpContext) resume(val validator.Validation) {
 			h.failClosed("panic while resuming: " + panicText(r))
 		}
 	}()
-	if h.apply(h.req, h.cfg.Authorize(h.req, h.check.Kind, val), h.check) == types.ActionContinue {
+	d := &h.p.decision
+	h.cfg.Authorize(h.req, h.check.Kind, &val, d)
+	if h.apply(h.req, d, &h.check) == types.ActionContinue {
 		if err := stdgobridge.ResumeHttpRequest(); err != nil {
 			h.failClosed("cannot resume the request: " + err.Error())
 		}
