@@ -87,3 +87,24 @@ func TestEqual32(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEqual holds Equal to == on arbitrary pairs, of equal lengths too (the second string is the first with
+// one byte changed, when the fuzzer asks for it).
+func FuzzEqual(f *testing.F) {
+	f.Add("apps:read", "apps:read", -1)
+	f.Add("0123456789abcdef0123456789abcdefg", "0123456789abcdef0123456789abcdefg", 32)
+	f.Add("full", "fulL", -1)
+	f.Fuzz(func(t *testing.T, a, b string, flip int) {
+		if flip >= 0 && flip < len(a) {
+			c := []byte(a)
+			c[flip] ^= 0x20
+			b = string(c)
+		}
+		if got, want := Equal(a, b), a == b; got != want {
+			t.Fatalf("Equal(%q, %q) = %v", a, b, got)
+		}
+		if !Equal(a, a) {
+			t.Fatalf("Equal(%q, itself) = false", a)
+		}
+	})
+}
