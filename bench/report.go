@@ -301,7 +301,7 @@ func (r *Report) Markdown(w io.Writer) {
 		for _, pt := range pts {
 			parts = append(parts, fmt.Sprintf("%d req: %s", pt.Requests, mib(pt.Bytes)))
 		}
-		fmt.Fprintf(w, "| linear memory per VM, %s (after N requests) | %s | | |\n", p, strings.Join(parts, "; "))
+		fmt.Fprintf(w, "| linear memory per VM, %s (after N requests; shipped module) | %s | | |\n", p, strings.Join(parts, "; "))
 		if w1k, last, ok := warm(pts); ok {
 			fmt.Fprintf(w, "| guest heap allocations / GC cycles, %s, from 1k to %d requests (probe build) | %d / %d | | |\n", p, last.Requests, last.Mallocs-w1k.Mallocs, last.GCs-w1k.GCs)
 		}
