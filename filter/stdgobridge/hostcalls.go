@@ -106,7 +106,10 @@ func GetPluginConfiguration() ([]byte, error) {
 // reading a fixed property on every request does not serialize its path every time.
 type PropertyPath []byte
 
-// NewPropertyPath serializes path.
+// NewPropertyPath serializes path. It runs at start only, and is kept out of line so that the serializer is
+// not copied into each caller (module size).
+//
+//go:noinline
 func NewPropertyPath(path ...string) PropertyPath { return internal.SerializePropertyPath(path) }
 
 // GetProperty returns a property's raw value. The result is a view into memory the host wrote during this
