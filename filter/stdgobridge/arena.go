@@ -74,10 +74,33 @@ func (a *arena) begin() {
 	a.callOff, a.callBig = a.off, len(a.big)
 }
 
-// alloc returns size bytes (8-byte aligned) that stay valid until the current callback returns. A
-// zero-size request still gets a distinct, valid address (one byte) because the ABI treats address 0 as "no
-// data". The bytes are not zeroed: the host writes every byte it asked for.
-func (a *arena) alloc(size uint32) []byte {
+// alloc returns the address of size bytes (8-byte aligned) that stay valid until the current callback
+// returns: what proxy_on_memory_allocate hands the host. A zero-size request still gets a distinct, valid
+// address (one byte) because the ABI treats address 0 as "no data". The bytes are not zeroed: the host
+// writes every byte it asked for.
+//
+// proxy_on_memory_allocate makes the same two calls itself (exports_wasip1.go), so that bump, the common
+// case, is inlined there: the host calls it twice per request, and in the wasm build each call level costs
+// about 15 ns.
+func (a *arena) alloc(size uint32) unsafe.Pointer {
+	if p := a.bump(size); p != nil {
+		return p
+	}
+	return a.allocSlow(size)
+}
+
+// bump is alloc's common case: room left in the chunk. nil means no (and for a zero size).
+func (a *arena) bump(size uint32) unsafe.Pointer {
+	if start := (a.off + 7) &^ 7; size != 0 && uint64(start)+uint64(size) <= uint64(len(a.chunk)) {
+		a.off = start + int(size)
+		return unsafe.Add(unsafe.Pointer(unsafe.SliceData(a.chunk)), start)
+	}
+	return nil
+}
+
+// allocSlow is alloc's other cases: the first allocation (the chunk is made), a zero size, no room left in
+// the chunk (an oversized buffer, kept in big).
+func (a *arena) allocSlow(size uint32) unsafe.Pointer {
 	n := int(size)
 	if n == 0 {
 		n = 1
@@ -89,11 +112,11 @@ func (a *arena) alloc(size uint32) []byte {
 	start := (a.off + 7) &^ 7
 	if start <= len(a.chunk) && n <= len(a.chunk)-start {
 		a.off = start + n
-		return a.chunk[start : start+int(size) : start+n]
+		return unsafe.Pointer(&a.chunk[start])
 	}
 	b := make([]byte, n)
 	a.big = append(a.big, b)
-	return b[:size:n]
+	return unsafe.Pointer(&b[0])
 }
 
 // take returns the room at addr, cut to size, if it was allocated during the current host call (since

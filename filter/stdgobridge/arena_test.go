@@ -38,7 +38,7 @@ func TestArenaTake(t *testing.T) {
 			a.begin()
 			var bufs [][]byte
 			for _, n := range tc.allocs {
-				b := a.alloc(n)
+				b := allocBytes(&a, n)
 				if len(b) != int(n) {
 					t.Fatalf("alloc(%d) returned %d bytes", n, len(b))
 				}
@@ -79,12 +79,12 @@ func TestArenaTakeOnlyThisCall(t *testing.T) {
 	var a arena
 	m := a.enter()
 	a.begin()
-	first := a.alloc(16)
+	first := allocBytes(&a, 16)
 	if _, ok := a.take(addrOf(first), 16); !ok {
 		t.Fatal("first call's room refused")
 	}
 	a.begin()
-	second := a.alloc(16)
+	second := allocBytes(&a, 16)
 	if _, ok := a.take(addrOf(first), 16); ok {
 		t.Fatal("the previous call's room was accepted")
 	}
@@ -99,16 +99,16 @@ func TestArenaTakeOnlyThisCall(t *testing.T) {
 func TestArenaNesting(t *testing.T) {
 	var a arena
 	outer := a.enter()
-	x := a.alloc(32)
+	x := allocBytes(&a, 32)
 	for i := range x {
 		x[i] = 1
 	}
 	inner := a.enter()
-	y := a.alloc(32)
+	y := allocBytes(&a, 32)
 	for i := range y {
 		y[i] = 2
 	}
-	a.alloc(arenaChunk) // does not fit: oversized
+	allocBytes(&a, arenaChunk) // does not fit: oversized
 	if len(a.big) != 1 {
 		t.Fatalf("%d oversized buffers, want 1", len(a.big))
 	}
@@ -118,7 +118,7 @@ func TestArenaNesting(t *testing.T) {
 			t.Fatalf("outer byte %d overwritten by the nested callback", i)
 		}
 	}
-	z := a.alloc(32)
+	z := allocBytes(&a, 32)
 	if addrOf(z) != addrOf(y) {
 		t.Fatal("the nested callback's room was not freed on its return")
 	}
@@ -127,7 +127,7 @@ func TestArenaNesting(t *testing.T) {
 		t.Fatalf("after the outermost callback: off %d depth %d big %d", a.off, a.depth, len(a.big))
 	}
 	next := a.enter()
-	if w := a.alloc(32); addrOf(w) != addrOf(x) {
+	if w := allocBytes(&a, 32); addrOf(w) != addrOf(x) {
 		t.Fatal("the next callback does not reuse the room")
 	}
 	a.leave(next)
@@ -139,7 +139,7 @@ func TestArenaAlignment(t *testing.T) {
 	m := a.enter()
 	defer a.leave(m)
 	for _, n := range []uint32{1, 3, 7, 9, 0, 5} {
-		if addr := addrOf(a.alloc(n)); addr%8 != 0 {
+		if addr := addrOf(allocBytes(&a, n)); addr%8 != 0 {
 			t.Fatalf("alloc(%d) at %#x, not 8-byte aligned", n, addr)
 		}
 	}
@@ -175,15 +175,15 @@ func TestArenaNestedCallbackKeepsCallerResult(t *testing.T) {
 		var a arena
 		outer := a.enter()
 		a.begin()             // the caller's host call starts
-		result := a.alloc(16) // the host asks room for its answer...
+		result := allocBytes(&a, 16) // the host asks room for its answer...
 		if size > arenaChunk {
-			result = a.alloc(size)
+			result = allocBytes(&a, size)
 		}
 		inner := a.enter() // ...then runs a nested callback, which makes host calls of its own
 		a.begin()
-		a.alloc(8)
+		allocBytes(&a, 8)
 		a.begin()
-		a.alloc(arenaChunk + 8)
+		allocBytes(&a, arenaChunk + 8)
 		a.leave(inner)
 		got, ok := a.take(addrOf(result), uint32(len(result)))
 		if !ok || len(got) != len(result) {
@@ -192,3 +192,6 @@ func TestArenaNestedCallbackKeepsCallerResult(t *testing.T) {
 		a.leave(outer)
 	}
 }
+
+// allocBytes is alloc's room as a slice of size bytes, as the host sees it.
+func allocBytes(a *arena, size uint32) []byte { return unsafe.Slice((*byte)(a.alloc(size)), size) }

@@ -12,26 +12,30 @@ import (
 // The native counterparts of direct_wasip1.go: the same host calls through the SDK's internals, which reach
 // the SDK's proxytest emulator. Allocation does not matter here.
 
-func rawGetProperty(path []byte) ([]byte, internal.Status) {
+func rawGetProperty(path []byte) ([]byte, error) {
 	var ptr *byte
 	var size int
-	st := internal.ProxyGetProperty(unsafe.SliceData(path), len(path), &ptr, &size)
-	return bytesOf(ptr, size), st
+	if err := status(internal.ProxyGetProperty(unsafe.SliceData(path), len(path), &ptr, &size)); err != nil {
+		return nil, err
+	}
+	return bytesOf(ptr, size), nil
 }
 
-func rawGetPairs(mt internal.MapType) ([]byte, internal.Status) {
+func rawGetPairs(mt internal.MapType) ([]byte, error) {
 	var ptr *byte
 	var size int
 	st := internal.ProxyGetHeaderMapPairs(mt, &ptr, &size)
-	return bytesOf(ptr, size), st
+	return pairsAnswer(bytesOf(ptr, size), st)
 }
 
-func rawGetSharedData(key []byte) ([]byte, uint32, internal.Status) {
+func rawGetSharedData(key []byte) ([]byte, uint32, error) {
 	var ptr *byte
 	var size int
 	var cas uint32
-	st := internal.ProxyGetSharedData(unsafe.SliceData(key), len(key), &ptr, &size, &cas)
-	return bytesOf(ptr, size), cas, st
+	if err := status(internal.ProxyGetSharedData(unsafe.SliceData(key), len(key), &ptr, &size, &cas)); err != nil {
+		return nil, 0, err
+	}
+	return bytesOf(ptr, size), cas, nil
 }
 
 func rawReplaceHeader(mt internal.MapType, key, value string) internal.Status {

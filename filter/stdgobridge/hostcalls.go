@@ -118,11 +118,7 @@ func GetProperty(path PropertyPath) ([]byte, error) {
 	if len(path) == 0 {
 		return nil, types.ErrorStatusBadArgument
 	}
-	b, st := rawGetProperty(path)
-	if st != internal.StatusOK {
-		return nil, statusError(st)
-	}
-	return b, nil
+	return rawGetProperty(path)
 }
 
 // GetPropertyString is GetProperty with the value as a string viewing the same memory (valid until the
@@ -141,7 +137,12 @@ func GetPropertyString(path PropertyPath) (string, error) {
 // callback returns, that the caller decodes in place (policy.ReadRequest checks every length). An empty
 // answer is NotFound.
 func GetHttpRequestHeaderBytes() ([]byte, error) {
-	b, st := rawGetPairs(internal.MapTypeHttpRequestHeaders)
+	return rawGetPairs(internal.MapTypeHttpRequestHeaders)
+}
+
+// pairsAnswer is a header map's answer as the public functions give it: the call's error, or NotFound for
+// an empty map.
+func pairsAnswer(b []byte, st internal.Status) ([]byte, error) {
 	if st != internal.StatusOK {
 		return nil, statusError(st)
 	}
@@ -198,12 +199,9 @@ func GetHttpRequestHeaders() ([][2]string, error) { return getMap(internal.MapTy
 
 // GetHttpCallResponseHeaders returns the headers of an http call's answer (only in its callback).
 func GetHttpCallResponseHeaders() ([][2]string, error) {
-	b, st := rawGetPairs(internal.MapTypeHttpCallResponseHeaders)
-	if err := status(st); err != nil {
+	b, err := rawGetPairs(internal.MapTypeHttpCallResponseHeaders)
+	if err != nil {
 		return nil, err
-	}
-	if len(b) == 0 {
-		return nil, types.ErrorStatusNotFound
 	}
 	return decodePairs(b, nil)
 }
@@ -257,13 +255,7 @@ func GetSharedData(key string) ([]byte, uint32, error) {
 }
 
 // GetSharedDataKey is GetSharedData with the key in a byte slice (built without allocating).
-func GetSharedDataKey(key []byte) ([]byte, uint32, error) {
-	b, cas, st := rawGetSharedData(key)
-	if err := status(st); err != nil {
-		return nil, 0, err
-	}
-	return b, cas, nil
-}
+func GetSharedDataKey(key []byte) ([]byte, uint32, error) { return rawGetSharedData(key) }
 
 // SetSharedData writes a shared-data value; a non-zero cas that no longer matches fails with CasMismatch.
 func SetSharedData(key string, value []byte, cas uint32) error {
