@@ -174,7 +174,7 @@ func TestArenaNestedCallbackKeepsCallerResult(t *testing.T) {
 	for _, size := range []uint32{16, arenaChunk + 1} { // in the chunk, and oversized (kept in big)
 		var a arena
 		outer := a.enter()
-		a.begin()             // the caller's host call starts
+		a.begin()                    // the caller's host call starts
 		result := allocBytes(&a, 16) // the host asks room for its answer...
 		if size > arenaChunk {
 			result = allocBytes(&a, size)
@@ -183,7 +183,7 @@ func TestArenaNestedCallbackKeepsCallerResult(t *testing.T) {
 		a.begin()
 		allocBytes(&a, 8)
 		a.begin()
-		allocBytes(&a, arenaChunk + 8)
+		allocBytes(&a, arenaChunk+8)
 		a.leave(inner)
 		got, ok := a.take(addrOf(result), uint32(len(result)))
 		if !ok || len(got) != len(result) {
