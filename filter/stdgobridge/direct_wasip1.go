@@ -55,8 +55,8 @@ func rawGetSharedData(key []byte) ([]byte, uint32, error) {
 }
 
 func rawReplaceHeader(mt internal.MapType, key, value string) internal.Status {
-	return internal.Status(hostReplaceHeaderMapValue(uint32(mt), unsafe.Pointer(unsafe.StringData(key)), n(len(key)),
-		unsafe.Pointer(unsafe.StringData(value)), n(len(value))))
+	return internal.Status(hostReplaceHeaderMapValue(uint32(mt), unsafe.Pointer(unsafe.StringData(key)), uint32(len(key)),
+		unsafe.Pointer(unsafe.StringData(value)), uint32(len(value))))
 }
 
 func rawRemoveHeader(mt internal.MapType, key string) internal.Status {
