@@ -1,6 +1,10 @@
 package stdgobridge
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
+)
 
 func TestDeliverRootCall(t *testing.T) {
 	var got [3]int
@@ -17,5 +21,21 @@ func TestDeliverRootCall(t *testing.T) {
 	}
 	if PendingRootCalls() != 0 {
 		t.Fatal("callback not forgotten")
+	}
+}
+
+// status answers what the SDK's StatusToError answers for every status the ABI defines, and an error (never
+// nil, never OK) for any other.
+func TestStatusMatchesSDK(t *testing.T) {
+	for st := internal.Status(0); st < 16; st++ {
+		got, want := status(st), internal.StatusToError(st)
+		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
+			t.Errorf("status(%d) = %v, want %v", st, got, want)
+		}
+	}
+	for _, st := range []internal.Status{16, 17, 255, 1 << 31} {
+		if status(st) == nil {
+			t.Errorf("status(%d) = nil", st)
+		}
 	}
 }
