@@ -78,9 +78,9 @@ type Check struct {
 
 // Check runs the steps that need no validator for a request r whose route requires req, and writes their
 // result to *c (every field). Request, Check and Decision travel by pointer on the request path: Go's wasm
-// backend zeroes and copies anything larger than four words with memory.fill and memory.copy, which wazero
-// runs as calls into the host's memmove, about 60 of them per request when these were values
-// (docs/rationale.md, "What a request costs in Go's wasm").
+// backend copies a value of more than two words with memory.copy and zeroes one of more than four with
+// memory.fill, which wazero runs as calls into the host's memmove; an allowed request made 55 more of them
+// when these were values (docs/rationale.md, "What a request costs in Go's wasm").
 func (p *Policy) Check(req *Requirement, r *Request, c *Check) {
 	c.Path, c.Token, c.Hash, c.Kind = pathcheck.OK, "", bearer.Hash{}, nil
 	// Step 0, on every route: a path whose reading depends on the server is refused before anything else,

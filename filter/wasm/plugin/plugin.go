@@ -256,7 +256,9 @@ type httpContext struct {
 	released bool
 
 	// The stream's check (written by decide), and while the stream waits for a remote validation, what it
-	// waits with: the flight and the requirement.
+	// waits with: the flight and the requirement. After a decision made in the callback, check.Token still
+	// views the arena and is never read again; a stream that waits drops it (remote.go) or keeps a copy of its
+	// own (jwt.go, waitJWKS).
 	waiting *flight
 	req     *policy.Requirement
 	check   policy.Check
