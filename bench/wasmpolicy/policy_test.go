@@ -25,27 +25,7 @@ import (
 )
 
 func BenchmarkAllowScopedInWasm(b *testing.B) {
-	table, err := scenarios.Load(filepath.Join(os.Getenv("SCOPE_GATE_REPO"), "e2e", "scenarios", "scenarios.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sc scenarios.Scenario
-	for _, s := range table.Scenarios {
-		if s.Name == "scope_present_allowed" {
-			sc = s
-		}
-	}
-	cfg, err := policy.Parse(table.PluginConfiguration(sc))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// The route block as Envoy hands it over (the route of this scenario has one string key).
-	md := table.Routes[*sc.Route].Metadata["scope_gate"].(map[string]any)
-	var kv []string
-	for k, v := range md {
-		kv = append(kv, k, v.(string))
-	}
-	block := pairs.EncodeStrings(kv...)
+	cfg, block, sc, now := allowScoped(b)
 	var first string
 	count := 0
 	for _, h := range sc.Request.Headers {
@@ -56,7 +36,7 @@ func BenchmarkAllowScopedInWasm(b *testing.B) {
 	}
 	reqs := policy.NewRequirementCache(cfg, 4096)
 	static := cfg.Validator.(*validator.Static)
-	clock := func() int64 { return table.NowUnix }
+	clock := func() int64 { return now }
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -89,6 +69,7 @@ func allowScoped(b *testing.B) (*policy.Policy, []byte, scenarios.Scenario, int6
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The route block as Envoy hands it over (the route of this scenario has one string key).
 	md := table.Routes[*sc.Route].Metadata["scope_gate"].(map[string]any)
 	var kv []string
 	for k, v := range md {
