@@ -108,7 +108,8 @@ func Check(target string, rules Rules) Problem {
 	return checkFull(target, rules)
 }
 
-// class is plain for the fast path's windows: stop for a byte that is not plain, slash for '/'.
+// class is plain as the fast path's windows read it: stop for a byte that is not plain, slash for '/', 0 for
+// the rest.
 const (
 	slash = 1 << iota
 	stop

@@ -74,22 +74,14 @@ func (a *arena) begin() {
 	a.callOff, a.callBig = a.off, len(a.big)
 }
 
-// alloc returns the address of size bytes (8-byte aligned) that stay valid until the current callback
-// returns: what proxy_on_memory_allocate hands the host. A zero-size request still gets a distinct, valid
-// address (one byte) because the ABI treats address 0 as "no data". The bytes are not zeroed: the host
-// writes every byte it asked for.
-//
-// proxy_on_memory_allocate makes the same two calls itself (exports_wasip1.go), so that bump, the common
-// case, is inlined there: the host calls it twice per request, and in the wasm build each call level costs
-// about 15 ns.
-func (a *arena) alloc(size uint32) unsafe.Pointer {
-	if p := a.bump(size); p != nil {
-		return p
-	}
-	return a.allocSlow(size)
-}
+// The room proxy_on_memory_allocate hands the host is bump's, or allocSlow's when bump has none: the address
+// of size bytes (8-byte aligned) that stay valid until the current callback returns. A zero-size request
+// still gets a distinct, valid address (one byte) because the ABI treats address 0 as "no data". The bytes
+// are not zeroed: the host writes every byte it asked for. The two are separate so that bump, the common
+// case, is inlined into proxy_on_memory_allocate (exports_wasip1.go): the host calls it twice per request,
+// and in the wasm build each call level costs about 15 ns.
 
-// bump is alloc's common case: room left in the chunk. nil means no (and for a zero size).
+// bump is the common case: room left in the chunk. nil means no (and for a zero size).
 func (a *arena) bump(size uint32) unsafe.Pointer {
 	if start := (a.off + 7) &^ 7; size != 0 && uint64(start)+uint64(size) <= uint64(len(a.chunk)) {
 		a.off = start + int(size)
@@ -98,7 +90,7 @@ func (a *arena) bump(size uint32) unsafe.Pointer {
 	return nil
 }
 
-// allocSlow is alloc's other cases: the first allocation (the chunk is made), a zero size, no room left in
+// allocSlow is the other cases: the first allocation (the chunk is made), a zero size, no room left in
 // the chunk (an oversized buffer, kept in big).
 func (a *arena) allocSlow(size uint32) unsafe.Pointer {
 	n := int(size)

@@ -193,5 +193,12 @@ func TestArenaNestedCallbackKeepsCallerResult(t *testing.T) {
 	}
 }
 
-// allocBytes is alloc's room as a slice of size bytes, as the host sees it.
-func allocBytes(a *arena, size uint32) []byte { return unsafe.Slice((*byte)(a.alloc(size)), size) }
+// allocBytes is the room proxy_on_memory_allocate hands the host (bump, else allocSlow), as a slice of size
+// bytes.
+func allocBytes(a *arena, size uint32) []byte {
+	p := a.bump(size)
+	if p == nil {
+		p = a.allocSlow(size)
+	}
+	return unsafe.Slice((*byte)(p), size)
+}

@@ -49,7 +49,7 @@ func rawGetSharedData(key []byte) ([]byte, uint32, error) {
 	}
 	buf, s := viewSlow(st)
 	if s != internal.StatusOK {
-		return nil, 0, statusError(s)
+		return nil, 0, status(s)
 	}
 	return buf, cas, nil
 }

@@ -28,7 +28,7 @@ func proxyABIVersion() {}
 //
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) unsafe.Pointer {
-	if p := mem.bump(size); p != nil { // mem.alloc, with its common case inlined (see alloc)
+	if p := mem.bump(size); p != nil { // the common case, inlined (see arena.bump)
 		return p
 	}
 	return mem.allocSlow(size)

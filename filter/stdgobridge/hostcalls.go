@@ -32,9 +32,6 @@ func status(st internal.Status) error {
 	return errUnknownStatus
 }
 
-// statusError is status for a status known not to be OK.
-func statusError(st internal.Status) error { return status(st) }
-
 var (
 	statusErrors = func() (t [16]error) {
 		for i := range t {
@@ -157,7 +154,7 @@ func GetHttpRequestHeaderBytes() ([]byte, error) {
 // an empty map.
 func pairsAnswer(b []byte, st internal.Status) ([]byte, error) {
 	if st != internal.StatusOK {
-		return nil, statusError(st)
+		return nil, status(st)
 	}
 	if len(b) == 0 {
 		return nil, types.ErrorStatusNotFound
